@@ -1,0 +1,160 @@
+"""Leader election over leases, for any `Store` (etcd's concurrency/election recipe).
+
+Each candidate writes `election/<name>/<lease-id>` bound to its own lease; the candidate whose
+key has the lowest create_revision leads. A waiting candidate watches only the key just ahead
+of it, so a change wakes one waiter, not all. The scheduler and the CSS reconciler campaign;
+only the leader runs their loops and stops them when `Leadership.lost` is set.
+
+Assumptions / Invariants:
+- At most one candidate believes it leads at a time, give or take one keep-alive interval:
+  a leader that cannot refresh its lease within its TTL sets `lost` before the store could
+  expire its key and let another candidate in.
+- Keep-alives run every TTL / 3; `lost` is set when the lease is gone, when the campaign key
+  disappears, or when TTL seconds passed since the last successful keep-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from blox.clock import Clock, SystemClock
+from blox.store import errors
+from blox.store.base import Entry, Store
+
+logger = logging.getLogger(__name__)
+
+ELECTION_PREFIX = "election/"
+DEFAULT_TTL_S = 10
+
+
+@dataclass(eq=False)
+class Leadership:
+    """Held by the elected leader until `resign()`; `lost` is set if it slips away."""
+
+    key: str
+    lease: int
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Election:
+    """Campaign for, observe and resign the leadership called `name` (see the module docstring)."""
+
+    def __init__(
+        self, store: Store, name: str, *, ttl_s: int = DEFAULT_TTL_S, clock: Clock | None = None
+    ) -> None:
+        if not name or "/" in name:
+            raise errors.InvalidOperation(f"election name {name!r} must be non-empty, without '/'")
+        self._store = store
+        self._prefix = f"{ELECTION_PREFIX}{name}/"
+        self._ttl_s = ttl_s
+        self._clock = clock or SystemClock()
+        self._guards: set[asyncio.Task[None]] = set()
+        self.leadership: Leadership | None = None
+
+    async def campaign(self, value: str) -> Leadership:
+        """Wait until this candidate leads, then return its Leadership (keep-alives running)."""
+        lease = await self._store.grant(self._ttl_s)
+        leadership = Leadership(key=f"{self._prefix}{lease.id:016x}", lease=lease.id)
+        self._guard(self._keep_alive(leadership))
+        try:
+            await self._store.put(leadership.key, value.encode(), expect=0, lease=lease.id)
+            await self._wait_for_turn(leadership)
+        except BaseException:
+            await self._stop_guards()
+            with contextlib.suppress(errors.StoreError):
+                await self._store.revoke(lease.id)
+            raise
+        self._guard(self._watch_own_key(leadership))
+        self.leadership = leadership
+        logger.info("elected leader of %s as %s", self._prefix, value)
+        return leadership
+
+    async def leader(self) -> str | None:
+        """The value of the current leader, or None when nobody leads."""
+        candidates, _ = await self._candidates()
+        return candidates[0].value.decode() if candidates else None
+
+    async def observe(self) -> AsyncIterator[str | None]:
+        """The current leader's value now and after every change of leader (None: nobody)."""
+        candidates, revision = await self._candidates()
+        current = candidates[0].value.decode() if candidates else None
+        yield current
+        async for _ in self._store.watch(self._prefix, start_revision=revision + 1):
+            leader = await self.leader()
+            if leader != current:
+                current = leader
+                yield current
+
+    async def resign(self) -> None:
+        """Give up leadership (or the campaign) now: revoke the lease so another may lead."""
+        leadership, self.leadership = self.leadership, None
+        await self._stop_guards()
+        if leadership is not None:
+            await self._store.revoke(leadership.lease)
+            leadership.lost.set()
+
+    async def abandon(self) -> None:
+        """Stop keeping the lease alive without revoking it, as a crashed process would."""
+        await self._stop_guards()
+
+    async def _candidates(self) -> tuple[list[Entry], int]:
+        page = await self._store.list(self._prefix)
+        return sorted(page.entries, key=lambda e: e.create_revision), page.revision
+
+    async def _wait_for_turn(self, leadership: Leadership) -> None:
+        while True:
+            candidates, revision = await self._candidates()
+            keys = [c.key for c in candidates]
+            if leadership.key not in keys:
+                raise errors.LeaseNotFound(f"campaign key {leadership.key} vanished: lease lost")
+            position = keys.index(leadership.key)
+            if position == 0:
+                return
+            await self._wait_deleted(keys[position - 1], revision + 1)
+
+    async def _wait_deleted(self, key: str, start_revision: int) -> None:
+        async for change in self._store.watch(key, start_revision=start_revision):
+            if change.key == key and change.kind == "delete":
+                return
+
+    async def _keep_alive(self, leadership: Leadership) -> None:
+        last_ok = self._clock.monotonic()
+        while True:
+            await self._clock.sleep(self._ttl_s / 3)
+            try:
+                await self._store.keep_alive(leadership.lease)
+                last_ok = self._clock.monotonic()
+            except errors.LeaseNotFound:
+                logger.warning("lease of %s expired: leadership lost", leadership.key)
+                leadership.lost.set()
+                return
+            except errors.StoreError as exc:
+                logger.warning("keep-alive of %s failed: %s", leadership.key, exc)
+                if self._clock.monotonic() - last_ok >= self._ttl_s:
+                    leadership.lost.set()
+                    return
+
+    async def _watch_own_key(self, leadership: Leadership) -> None:
+        entry = await self._store.get(leadership.key)
+        if entry is None:
+            leadership.lost.set()
+            return
+        await self._wait_deleted(leadership.key, entry.mod_revision + 1)
+        logger.warning("campaign key %s was deleted: leadership lost", leadership.key)
+        leadership.lost.set()
+
+    def _guard(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._guards.add(asyncio.get_running_loop().create_task(coroutine))
+
+    async def _stop_guards(self) -> None:
+        guards, self._guards = self._guards, set()
+        for task in guards:
+            task.cancel()
+        for task in guards:
+            with contextlib.suppress(asyncio.CancelledError, errors.StoreError):
+                await task
