@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
 
 from blox import __version__, errors
@@ -50,20 +49,10 @@ def _root(
 def main() -> None:
     """Run the command line; a BloxError becomes one line on stderr and exit status 1."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: typer prints usage errors itself, with exit status 2
     except errors.BloxError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:  # usage errors, with standalone_mode off
-        exc.show()
-        sys.exit(exc.exit_code)
     except Exception as exc:
         # A bug of ours: one line for the user, the traceback only with --verbose.
         logger.debug("unexpected error", exc_info=True)
