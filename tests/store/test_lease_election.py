@@ -129,3 +129,22 @@ async def test_observe_reports_each_new_leader(backend: Backend) -> None:
     await asyncio.wait_for(task, WAIT_S)
     assert seen == [None, "one", "two"]
     await two.resign()
+
+
+async def test_a_waiting_candidate_whose_lease_ends_stops_campaigning(backend: Backend) -> None:
+    name = backend.ns.strip("/")
+    leader = Election(backend.store, name, ttl_s=5, clock=backend.clock)
+    waiter = Election(backend.store, name, ttl_s=5, clock=backend.clock)
+    await leader.campaign("leader")
+    campaign = asyncio.create_task(waiter.campaign("waiter"))
+    for _ in range(200):
+        candidates = (await backend.store.list(f"election/{name}/")).entries
+        if len(candidates) == 2:
+            break
+        await asyncio.sleep(0.01)
+    waiting_lease = max(candidates, key=lambda e: e.create_revision).lease
+    await backend.store.revoke(waiting_lease)
+    with pytest.raises(errors.LeaseNotFound):
+        await asyncio.wait_for(campaign, WAIT_S)
+    assert await leader.leader() == "leader"
+    await leader.resign()

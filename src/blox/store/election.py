@@ -1,9 +1,10 @@
 """Leader election over leases, for any `Store` (etcd's concurrency/election recipe).
 
 Each candidate writes `election/<name>/<lease-id>` bound to its own lease; the candidate whose
-key has the lowest create_revision leads. A waiting candidate watches only the key just ahead
-of it, so a change wakes one waiter, not all. The scheduler and the CSS reconciler campaign;
-only the leader runs their loops and stops them when `Leadership.lost` is set.
+key has the lowest create_revision leads. A waiting candidate waits for the deletion of the
+key just ahead of it (or of its own key, when its lease ends while it waits). The scheduler
+and the CSS reconciler campaign; only the leader runs their loops, and stops them when
+`Leadership.lost` is set.
 
 Assumptions / Invariants:
 - At most one candidate believes it leads at a time, give or take one keep-alive interval:
@@ -115,11 +116,21 @@ class Election:
             position = keys.index(leadership.key)
             if position == 0:
                 return
-            await self._wait_deleted(keys[position - 1], revision + 1)
+            watched = {keys[position - 1], leadership.key}
+            ahead = asyncio.ensure_future(self._wait_deleted(watched, revision + 1))
+            lost = asyncio.ensure_future(leadership.lost.wait())
+            try:
+                await asyncio.wait({ahead, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (ahead, lost):
+                    waiter.cancel()
+            if leadership.lost.is_set():
+                raise errors.LeaseNotFound(f"lease of {leadership.key} lost while campaigning")
 
-    async def _wait_deleted(self, key: str, start_revision: int) -> None:
-        async for change in self._store.watch(key, start_revision=start_revision):
-            if change.key == key and change.kind == "delete":
+    async def _wait_deleted(self, keys: set[str], start_revision: int) -> None:
+        """Return once one of `keys` is deleted (the candidate ahead, or our own key)."""
+        async for change in self._store.watch(self._prefix, start_revision=start_revision):
+            if change.key in keys and change.kind == "delete":
                 return
 
     async def _keep_alive(self, leadership: Leadership) -> None:
@@ -144,7 +155,7 @@ class Election:
         if entry is None:
             leadership.lost.set()
             return
-        await self._wait_deleted(leadership.key, entry.mod_revision + 1)
+        await self._wait_deleted({leadership.key}, entry.mod_revision + 1)
         logger.warning("campaign key %s was deleted: leadership lost", leadership.key)
         leadership.lost.set()
 

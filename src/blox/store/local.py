@@ -175,6 +175,8 @@ class LocalStore:
                     change = await watcher.queue.get()
                     if watcher.overflowed and change.revision > watcher.complete_through:
                         break  # a revision only partly queued: replay it from history
+                    if change.revision < next_revision:
+                        continue  # the watch asked to start at a future revision
                     next_revision = change.revision + 1
                     yield change
             finally:

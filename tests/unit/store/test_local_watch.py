@@ -32,3 +32,15 @@ async def test_a_closed_store_refuses_writes() -> None:
     await store.close()
     with pytest.raises(local.errors.StoreUnavailable, match="closed"):
         await store.put("k", b"v")
+
+
+async def test_a_watch_from_a_future_revision_waits_for_it() -> None:
+    store = await open_store("memory://")
+    now = await store.revision()
+    watch = store.watch("k", start_revision=now + 3)
+    for i in range(4):
+        await store.put("k", str(i).encode())
+    change = await anext(watch)
+    await watch.aclose()  # type: ignore[attr-defined]
+    assert (change.revision, change.entry and change.entry.value) == (now + 3, b"2")
+    await store.close()
