@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from blox.store import Election, Leadership, errors
+from blox.store import Election, Entry, Leadership, errors
 from tests.store.conftest import Backend
 
 WAIT_S = 15.0
@@ -19,6 +19,16 @@ async def wait_gone(backend: Backend, key: str, ttl_s: int) -> None:
             return
         await backend.let_time_pass(0.5)
     pytest.fail(f"{key} outlived its lease")
+
+
+async def wait_for_candidates(backend: Backend, name: str, count: int) -> list[Entry]:
+    """The campaign keys of election `name` once there are `count` of them."""
+    for _ in range(int(WAIT_S / 0.01)):
+        candidates = (await backend.store.list(f"election/{name}/")).entries
+        if len(candidates) == count:
+            return candidates
+        await asyncio.sleep(0.01)
+    pytest.fail(f"election {name} never had {count} candidates")
 
 
 async def test_a_key_bound_to_a_lease_dies_with_the_lease(backend: Backend) -> None:
@@ -63,7 +73,7 @@ async def test_the_first_candidate_leads_and_the_next_takes_over_on_resign(
     leading = await asyncio.wait_for(first.campaign("replica-1"), WAIT_S)
     assert await first.leader() == "replica-1"
     waiting = asyncio.create_task(second.campaign("replica-2"))
-    await asyncio.sleep(0)
+    await wait_for_candidates(backend, name, 2)
     assert not waiting.done()
     await first.resign()
     assert leading.lost.is_set()
@@ -123,7 +133,7 @@ async def test_observe_reports_each_new_leader(backend: Backend) -> None:
     await asyncio.wait_for(started.wait(), WAIT_S)
     await one.campaign("one")
     second = asyncio.create_task(two.campaign("two"))
-    await asyncio.sleep(0)
+    await wait_for_candidates(backend, name, 2)
     await one.resign()
     await asyncio.wait_for(second, WAIT_S)
     await asyncio.wait_for(task, WAIT_S)
@@ -137,11 +147,7 @@ async def test_a_waiting_candidate_whose_lease_ends_stops_campaigning(backend: B
     waiter = Election(backend.store, name, ttl_s=5, clock=backend.clock)
     await leader.campaign("leader")
     campaign = asyncio.create_task(waiter.campaign("waiter"))
-    for _ in range(200):
-        candidates = (await backend.store.list(f"election/{name}/")).entries
-        if len(candidates) == 2:
-            break
-        await asyncio.sleep(0.01)
+    candidates = await wait_for_candidates(backend, name, 2)
     waiting_lease = max(candidates, key=lambda e: e.create_revision).lease
     await backend.store.revoke(waiting_lease)
     with pytest.raises(errors.LeaseNotFound):

@@ -33,7 +33,8 @@ class MemoryEngine:
         if after is not None and index < len(self._sorted) and self._sorted[index] == after:
             index += 1
         entries: list[Entry] = []
-        for key in self._sorted[index:]:
+        for position in range(index, len(self._sorted)):  # no copy of the tail
+            key = self._sorted[position]
             if not key.startswith(prefix):
                 return entries, False
             if limit and len(entries) == limit:

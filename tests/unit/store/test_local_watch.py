@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blox.store import Put, local, open_store
+from blox.store import Put, errors, local, open_store
 
 
 async def test_a_reader_behind_the_buffer_still_gets_every_change_in_order(
@@ -30,7 +30,7 @@ async def test_a_reader_behind_the_buffer_still_gets_every_change_in_order(
 async def test_a_closed_store_refuses_writes() -> None:
     store = await open_store("memory://")
     await store.close()
-    with pytest.raises(local.errors.StoreUnavailable, match="closed"):
+    with pytest.raises(errors.StoreUnavailable, match="closed"):
         await store.put("k", b"v")
 
 
