@@ -19,7 +19,7 @@ from blox.clock import Clock, ManualClock, SystemClock
 from blox.store import Store, open_store
 
 if TYPE_CHECKING:
-    from tests.store.etcd_server import EtcdServer
+    from blox.testing.etcd import EtcdServer
 
 BACKENDS = ["memory", "sqlite", pytest.param("etcd", marks=pytest.mark.etcd)]
 _namespaces = itertools.count()
@@ -52,7 +52,7 @@ class Backend:
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
     """One real etcd server on a free loopback port for the whole session."""
-    from tests.store.etcd_server import EtcdServer
+    from blox.testing.etcd import EtcdServer
 
     server = EtcdServer(tmp_path_factory.mktemp("etcd"))
     server.start()

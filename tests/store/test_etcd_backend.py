@@ -17,7 +17,7 @@ import pytest
 from blox.store import Election, errors
 from blox.store.base import Change, Delete, Put
 from blox.store.etcd import EtcdStore, open_etcd
-from tests.store.etcd_server import EtcdCluster, EtcdServer
+from blox.testing.etcd import EtcdCluster, EtcdServer
 
 pytestmark = pytest.mark.etcd
 
