@@ -1,13 +1,30 @@
-"""What every test needs: a manual clock."""
+"""What every test needs: a manual clock; and one real etcd server per session, when asked."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
 from blox.clock import ManualClock
+from blox.testing.etcd import EtcdServer
 
 
 @pytest.fixture
 def clock() -> ManualClock:
     """A clock that moves only when the test advances it."""
     return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """One real etcd server on a free loopback port for the whole session."""
+    server = EtcdServer(tmp_path_factory.mktemp("etcd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run whole-system tests last, as kopf does: a unit failure should show first."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -41,6 +41,7 @@ def test_the_store_surface_is_what_it_declares() -> None:
             "Page",
             "Put",
             "Store",
+            "compaction",
             "errors",
             "keys",
             "open_store",

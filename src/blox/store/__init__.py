@@ -7,7 +7,7 @@ Services depend on this surface only, never on a backend module (import-linter k
 from __future__ import annotations
 
 from blox.clock import Clock, SystemClock
-from blox.store import errors, keys, url
+from blox.store import compaction, errors, keys, url
 from blox.store.base import Change, Compare, Delete, Entry, Lease, Op, Page, Put, Store
 from blox.store.election import Election, Leadership
 
@@ -23,6 +23,7 @@ __all__ = [
     "Page",
     "Put",
     "Store",
+    "compaction",
     "errors",
     "keys",
     "open_store",
