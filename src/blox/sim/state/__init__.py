@@ -1,0 +1,1 @@
+"""The simulator's state: pure resources and transitions under an injected clock."""
