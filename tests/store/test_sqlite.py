@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from blox.clock import ManualClock
-from blox.store import errors, open_store
+from blox.store import Put, errors, open_store
 
 HOLD_OPEN = """
 import asyncio, sys
@@ -189,3 +189,24 @@ async def _write(url: str) -> None:
     store = await open_store(url)
     await store.put("k", b"v")
     await store.close()
+
+
+async def test_a_commit_that_fails_inside_sqlite_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "blox.db"
+    store = await open_store(f"sqlite:{path}")
+    try:
+        kept = await store.put("k", b"kept")
+        # A trigger stands in for a failure half way through the commit (disk full, I/O error).
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "CREATE TRIGGER fail AFTER INSERT ON log WHEN NEW.key = CAST('boom' AS BLOB)"
+                " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        with pytest.raises(errors.StoreError, match="disk I/O error"):
+            await store.txn(compares=[], ops=[Put("k", b"lost"), Put("boom", b"x")])
+        assert await store.revision() == kept
+        entry = await store.get("k")
+        assert entry is not None and entry.value == b"kept"
+        assert await store.put("after", b"ok") == kept + 1
+    finally:
+        await store.close()
