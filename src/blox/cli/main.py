@@ -12,7 +12,7 @@ import sys
 import typer
 
 from blox import __version__, errors
-from blox.cli import store, up
+from blox.cli import sim, store, up
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(store.app, name="store")
+app.add_typer(sim.app, name="sim")
 app.command("up")(up.up)
 
 

@@ -115,6 +115,11 @@ class EventFaults:
         self._window: list[Release] = []
         self._window_opened_at = 0.0
 
+    def reconfigure(self, config: FaultConfig) -> None:
+        """Inject `config` from the next envelope on; a held reorder window stays held until
+        it fills or its hold time passes (`due`), so nothing is lost by a change."""
+        self.config = config
+
     def apply(self, envelope: Envelope, now: float) -> list[Release]:
         """The releases one arriving envelope turns into (none if dropped or held)."""
         self.counters.received += 1
