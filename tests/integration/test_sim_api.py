@@ -336,3 +336,81 @@ def test_every_response_the_sim_sent_fits_botocores_output_shape(captured: Captu
     assert len(operations) >= 20
     for name, shape, body in captured:
         assert problems(json.loads(body), shape) == [], name
+
+
+@pytest.mark.slow
+def test_the_aws_cli_drives_every_operation(sim: BackgroundServer, tmp_path: Path) -> None:
+    def run(*args: str) -> Any:
+        result = aws(sim, tmp_path, *args)
+        assert result.returncode == 0, f"aws ecs {' '.join(args)}: {result.stderr}"
+        return json.loads(result.stdout) if result.stdout.strip() else {}
+
+    cluster = run("create-cluster", "--cluster-name", "cli")["cluster"]
+    assert cluster["clusterName"] == "cli"
+    assert "cli" in " ".join(run("list-clusters")["clusterArns"])
+    assert run("describe-clusters", "--clusters", "cli")["clusters"][0]["status"] == "ACTIVE"
+    definition = json.dumps({**DEFINITION, "family": "cli-web"})
+    revision = run("register-task-definition", "--cli-input-json", definition)["taskDefinition"]
+    assert revision["taskDefinitionArn"].endswith(":1")
+    assert run("describe-task-definition", "--task-definition", "cli-web")["taskDefinition"]
+    listed = run("list-task-definitions", "--family-prefix", "cli-web")["taskDefinitionArns"]
+    assert listed == [revision["taskDefinitionArn"]]
+    instance = run("register-container-instance", "--cluster", "cli")["containerInstance"]
+    arn = instance["containerInstanceArn"]
+    assert run("list-container-instances", "--cluster", "cli")["containerInstanceArns"] == [arn]
+    described = run(
+        "describe-container-instances", "--cluster", "cli", "--container-instances", arn
+    )["containerInstances"]
+    assert described[0]["agentConnected"] is True
+    run(
+        "put-attributes",
+        "--cluster",
+        "cli",
+        "--attributes",
+        f"name=stack,value=prod,targetId={arn}",
+    )
+    attributes = run(
+        "list-attributes",
+        "--cluster",
+        "cli",
+        "--target-type",
+        "container-instance",
+        "--attribute-name",
+        "stack",
+    )["attributes"]
+    assert [a["targetId"] for a in attributes] == [arn]
+    started = run(
+        "start-task",
+        "--cluster",
+        "cli",
+        "--task-definition",
+        "cli-web",
+        "--container-instances",
+        arn,
+        "--started-by",
+        "cli-test",
+    )["tasks"]
+    ran = run("run-task", "--cluster", "cli", "--task-definition", "cli-web", "--count", "1")
+    assert ran["failures"][0]["reason"] == "RESOURCE:PORTS"  # host port 8080 is taken
+    tasks = run("list-tasks", "--cluster", "cli", "--started-by", "cli-test")["taskArns"]
+    assert tasks == [started[0]["taskArn"]]
+    assert run("describe-tasks", "--cluster", "cli", "--tasks", *tasks)["tasks"][0]["lastStatus"]
+    stopped = run("stop-task", "--cluster", "cli", "--task", tasks[0], "--reason", "done")
+    assert stopped["task"]["desiredStatus"] == "STOPPED"
+    drained = run(
+        "update-container-instances-state",
+        "--cluster",
+        "cli",
+        "--container-instances",
+        arn,
+        "--status",
+        "DRAINING",
+    )
+    assert drained["containerInstances"][0]["status"] == "DRAINING"
+    gone = run(
+        "deregister-container-instance", "--cluster", "cli", "--container-instance", arn, "--force"
+    )["containerInstance"]
+    assert gone["status"] == "INACTIVE"
+    retired = run("deregister-task-definition", "--task-definition", "cli-web:1")
+    assert retired["taskDefinition"]["status"] == "INACTIVE"
+    assert run("delete-cluster", "--cluster", "cli")["cluster"]["status"] == "INACTIVE"
