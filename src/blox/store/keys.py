@@ -8,6 +8,8 @@ after the cluster ARN, and ARNs never contain the '|' used there.
 
 from __future__ import annotations
 
+from typing import Literal
+
 SEPARATOR = "|"
 TASKS = "ecs/tasks/"
 INSTANCES = "ecs/instances/"
@@ -33,6 +35,15 @@ def instance(cluster_arn: str, container_instance_arn: str) -> str:
 def instances_of(cluster_arn: str) -> str:
     """The prefix of every container instance record of one cluster."""
     return f"{INSTANCES}{cluster_arn}{SEPARATOR}"
+
+
+def record(kind: Literal["task", "instance"], cluster_arn: str, arn: str) -> str:
+    """The record of one task or container instance, by the record kind `blox.model.ecs` uses."""
+    if kind == "task":
+        return task(cluster_arn, arn)
+    if kind == "instance":
+        return instance(cluster_arn, arn)
+    raise ValueError(f"{kind!r} is not a record kind")
 
 
 def environment(name: str) -> str:

@@ -32,3 +32,12 @@ def test_split_returns_the_owner_prefix_and_the_arn() -> None:
 def test_environments_and_deployments_live_apart_from_ecs_records() -> None:
     assert keys.environment("daemon").startswith(keys.ENVIRONMENTS)
     assert not keys.environment("daemon").startswith(keys.TASKS)
+
+
+def test_record_picks_the_task_or_instance_key_by_kind() -> None:
+    instance_arn = "arn:aws:ecs:us-east-1:111111111111:container-instance/prod/0ae71c5f"
+    assert keys.record("task", EAST, TASK) == keys.task(EAST, TASK)
+    assert keys.record("instance", EAST, instance_arn) == keys.instance(EAST, instance_arn)
+    assert keys.record("task", EAST, TASK) != keys.record("task", CHINA, TASK)
+    with pytest.raises(ValueError, match="not a record kind"):
+        keys.record("service", EAST, TASK)  # type: ignore[arg-type]
