@@ -19,9 +19,10 @@ EntityKind = Literal["task", "container_instance"]
 class EntityChange:
     """One entity after one change.
 
-    `detail` is exactly the object DescribeTasks / DescribeContainerInstances returns for the
-    entity (botocore's `Task` / `ContainerInstance` shape, camelCase keys, optional fields left
-    out rather than empty), with timestamps as timezone-aware `datetime` values (the API renders
+    `detail` is the object DescribeTasks / DescribeContainerInstances returns for the entity
+    (botocore's `Task` / `ContainerInstance` shape, camelCase keys, optional fields left out
+    rather than empty) plus the two fields only events carry, `clusterArn` and `updatedAt`,
+    with timestamps as timezone-aware `datetime` values (the API renders
     them as epoch seconds, events as ISO-8601 strings) and `version` the entity's own counter,
     raised by exactly one for each change.
     """

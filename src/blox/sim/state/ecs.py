@@ -86,12 +86,16 @@ class EcsStateBase:
         """Tell every listener about `entity` after a change (version already raised)."""
         if not self.listeners:
             return
+        now = self.clock.now()
+        # Events carry two fields the Describe shapes lack: the instance's clusterArn and
+        # updatedAt (see shared/fixtures/ecs-events); consumers key records by clusterArn.
+        detail = {**entity.describe(), "clusterArn": entity.cluster_arn, "updatedAt": now}
         change = EntityChange(
             kind=kind,
-            detail=entity.describe(),
+            detail=detail,
             account=self.config.account,
             region=self.config.region,
-            time=self.clock.now(),
+            time=now,
         )
         for listener in list(self.listeners):
             listener(change)
