@@ -1,7 +1,7 @@
-"""blox.css.api: the cluster state service's v0.3 HTTP read API (FastAPI).
+"""blox.css.api: the cluster state service's v0.3 HTTP API (FastAPI).
 
 `create_app(store=...)` builds the app; `errors` renders every error in one place; the routes
-live in `routes_tasks` and `routes_instances`. Streams join in a later increment.
+live in `routes_tasks`, `routes_instances` and `routes_streams`.
 """
 
 from __future__ import annotations
