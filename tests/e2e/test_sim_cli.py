@@ -6,64 +6,24 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from blox.testing.ports import free_port
+from tests.e2e.aws import DEADLINE_S, DEFINITION, client, until
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-REGION = "us-east-1"
-DEADLINE_S = 30.0
-DEFINITION = {
-    "family": "web",
-    "containerDefinitions": [{"name": "main", "image": "nginx", "cpu": 128, "memory": 256}],
-}
-
-
-def client(service: str, endpoint: str) -> Any:
-    return boto3.session.Session().client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-def until(check: Callable[[], T], *, what: str) -> T:
-    """Poll `check` until it returns something truthy; fail after DEADLINE_S."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def blox(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "blox", *args], capture_output=True, text=True, timeout=60
     )
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 class Queue:
