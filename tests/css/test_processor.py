@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +16,7 @@ from blox.clock import ManualClock
 from blox.css import errors as css_errors
 from blox.css.processor import Outcome, Processor
 from blox.model import ecs, events
-from blox.store import Entry, Store, errors, keys, open_store
+from blox.store import Compare, Entry, Op, Store, errors, keys, open_store
 
 # CI clones the repo next to a `shared` folder: <repo>/../shared/fixtures/ecs-events
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "ecs-events"
@@ -85,8 +85,8 @@ class AlwaysLosing:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def put(self, key: str, value: bytes, *, expect: int | None = None) -> int:
-        raise errors.CompareFailed([key])
+    async def txn(self, *, compares: Sequence[Compare], ops: Sequence[Op]) -> int:
+        raise errors.CompareFailed([c.key for c in compares])
 
 
 class Unreachable:

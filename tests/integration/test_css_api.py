@@ -197,6 +197,50 @@ async def test_scenario_13_task_filters_alone_and_combined_narrow_correctly(
     assert "nextToken" not in response.json()
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"containerInstance": INSTANCE_A}, {"T1"}),
+        ({"containerInstance": INSTANCE_A.replace(A, OTHER)}, {"T1o"}),
+        ({"containerInstance": INSTANCES["B"][1], "status": "stopped"}, {"T2"}),
+        ({"family": "log-shipper"}, {"T1", "T1o", "T1b"}),
+        ({"family": "log-shipper", "cluster": "fleet-a"}, {"T1", "T1o"}),
+        ({"family": "log-shipper", "cluster": FLEET_A_O, "status": "RUNNING"}, {"T1o"}),
+        ({"family": "web"}, {"FG"}),
+        ({"group": "service:web"}, {"FG"}),
+        ({"group": "family:log-shipper", "startedBy": "blox-env-logs-rev3"}, {"T1", "T1o", "T1b"}),
+        ({"group": "service:node-exporter", "cluster": FLEET_A}, {"LEG"}),
+        ({"family": "log-shipper", "group": "service:web"}, set()),
+        ({"family": "nothing"}, set()),
+    ],
+    ids=repr,
+)
+async def test_the_blox_ecs_task_filters_narrow_alone_and_with_the_v03_ones(
+    client: httpx.AsyncClient, params: dict[str, str], expected: set[str]
+) -> None:
+    response = await client.get("/v1/tasks", params=params)
+    assert labels(response, TASKS, "taskARN") == expected
+    assert "nextToken" not in response.json()
+
+
+@pytest.mark.parametrize("query", ["family=log-shipper", "status=running", "cluster=fleet-a"])
+async def test_filtered_pages_of_one_visit_every_match_once(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    whole = (await client.get(f"/v1/tasks?{query}")).json()["items"]
+    seen: list[str] = []
+    name, _, value = query.partition("=")
+    params = {name: value, "maxResults": "1"}
+    while True:
+        page = (await client.get("/v1/tasks", params=params)).json()
+        assert len(page["items"]) <= 1
+        seen += [item["entity"]["taskARN"] for item in page["items"]]
+        if "nextToken" not in page:
+            break
+        params["nextToken"] = page["nextToken"]
+    assert seen == [item["entity"]["taskARN"] for item in whole] and len(seen) >= 3
+
+
 # Scenario 14 -----------------------------------------------------------------------------
 
 
@@ -262,6 +306,14 @@ async def test_scenario_14_an_instance_is_fetched_with_string_resources(
         (f"/v1/instances?cluster={T1}", 400, texts.INVALID_CLUSTER),
         ("/v1/tasks?maxResults=0", 400, texts.INVALID_MAX_RESULTS),
         ("/v1/tasks?nextToken=%21", 400, texts.INVALID_NEXT_TOKEN),
+        ("/v1/tasks?containerInstance=i-0a1b2c3d", 400, texts.INVALID_CONTAINER_INSTANCE),
+        (f"/v1/tasks?containerInstance={T1}", 400, texts.INVALID_CONTAINER_INSTANCE),
+        ("/v1/tasks?family=log%20shipper", 400, texts.INVALID_FAMILY),
+        ("/v1/tasks?family=log-shipper:7", 400, texts.INVALID_FAMILY),
+        ("/v1/tasks?group=", 400, texts.INVALID_GROUP),
+        ("/v1/tasks?family=a&family=b", 400, texts.FILTERS_REPEATED),
+        ("/v1/instances?family=web", 400, texts.FILTERS_UNSUPPORTED),
+        ("/v1/instances?containerInstance=x", 400, texts.FILTERS_UNSUPPORTED),
     ],
 )
 async def test_scenario_16_and_every_error_has_its_status_and_plain_text(
@@ -346,6 +398,8 @@ async def test_the_openapi_document_promises_no_fastapi_422(client: httpx.AsyncC
         "/v1/instances/{path}",
     }
     assert all("422" not in op["get"]["responses"] for op in openapi["paths"].values())
+    task_filters = {p["name"] for p in openapi["paths"]["/v1/tasks"]["get"]["parameters"]}
+    assert {"containerInstance", "family", "group"} <= task_filters
 
 
 # One real server: smoke test and fuzz ------------------------------------------------------
@@ -414,10 +468,28 @@ ERROR_TEXTS = {
         texts.INVALID_CLUSTER,
         texts.INVALID_MAX_RESULTS,
         texts.INVALID_NEXT_TOKEN,
+        texts.INVALID_CONTAINER_INSTANCE,
+        texts.INVALID_FAMILY,
+        texts.INVALID_GROUP,
     )
 }
-NAMES = st.sampled_from(["status", "cluster", "startedBy", "maxResults", "nextToken", "x", ""])
-VALUES = st.sampled_from(["running", "ACTIVE", "draining", "fleet-a", FLEET_A, "4", "0", ""])
+NAMES = st.sampled_from(
+    [
+        "status",
+        "cluster",
+        "startedBy",
+        "containerInstance",
+        "family",
+        "group",
+        "maxResults",
+        "nextToken",
+        "x",
+        "",
+    ]
+)
+VALUES = st.sampled_from(
+    ["running", "ACTIVE", "draining", "fleet-a", FLEET_A, "4", "0", "", INSTANCE_A, "web"]
+)
 TEXT_OR_VALUE = st.one_of(VALUES, st.text(max_size=30))
 ROUTES = st.sampled_from(["/v1/tasks", "/v1/instances", "/v1/tasks/fleet-a", "/v1/instances/x"])
 

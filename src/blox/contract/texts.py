@@ -28,3 +28,7 @@ PAGE_NOT_FOUND = "404 page not found"
 METHOD_NOT_ALLOWED = "405 method not allowed"
 INVALID_MAX_RESULTS = "Invalid maxResults"
 INVALID_NEXT_TOKEN = "Invalid nextToken"
+# blox-ecs additions: the task filters containerInstance, family and group.
+INVALID_CONTAINER_INSTANCE = "Invalid container instance ARN"
+INVALID_FAMILY = "Invalid family"
+INVALID_GROUP = "Invalid group"

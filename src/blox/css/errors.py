@@ -6,6 +6,9 @@ CssError
  ├── FilterRepeated(Invalid)               a list query gives one parameter more than once
  ├── StatusInvalid(Invalid)                a `status` filter outside the route's statuses
  ├── ClusterInvalid(Invalid)               a `cluster` filter that is neither a name nor an ARN
+ ├── ContainerInstanceInvalid(Invalid)     `containerInstance` is not a container instance ARN
+ ├── FamilyInvalid(Invalid)                `family` is no task definition family name (blox-ecs)
+ ├── GroupInvalid(Invalid)                 `group` is empty or too long (blox-ecs)
  ├── MaxResultsInvalid(Invalid)            `maxResults` is not an integer in range (blox-ecs)
  ├── NextTokenInvalid(Invalid)             `nextToken` is not one this query handed out (blox-ecs)
  ├── RouteNotFound(NotFound)               a cluster or ARN in a path fails its pattern
@@ -47,6 +50,18 @@ class StatusInvalid(CssError, errors.Invalid):
 
 class ClusterInvalid(CssError, errors.Invalid):
     """Raised by `queries` for a cluster filter that is neither a cluster name nor its ARN."""
+
+
+class ContainerInstanceInvalid(CssError, errors.Invalid):
+    """Raised by `queries` for a `containerInstance` filter that is not a container instance ARN."""
+
+
+class FamilyInvalid(CssError, errors.Invalid):
+    """Raised by `queries` for a `family` filter that is not a task definition family name."""
+
+
+class GroupInvalid(CssError, errors.Invalid):
+    """Raised by `queries` for a `group` filter that is empty or longer than ECS allows."""
 
 
 class MaxResultsInvalid(CssError, errors.Invalid):

@@ -1,18 +1,20 @@
-"""Filters and paging of the cluster state service's read API, over store pages.
+"""Filters and paging of the cluster state service's read API, over the store's indexes.
 
-Parses a list route's query parameters (v0.3: `status`, `cluster`, `startedBy`; blox-ecs adds
-the optional `maxResults` and an opaque `nextToken`), locates a task or instance named by a
-path, and reads live records from the store. Callers: `blox.css.api` routes; raises the
-`blox.css.errors` that `blox.css.api.errors` renders. No secondary indexes yet: a list scans
-`keys.TASKS` / `keys.INSTANCES` (or one cluster's prefix when the cluster is given by ARN) in
-store pages and filters in memory; indexes by status and startedBy come in a later increment.
+Parses a list route's query (v0.3: `status`, `cluster`, `startedBy`; blox-ecs adds
+`containerInstance`, `family`, `group`, `maxResults` and an opaque `nextToken`), locates a task
+or instance named by a path, and reads live records. Callers: the `blox.css.api` routes; raises
+the `blox.css.errors` that `blox.css.api.errors` renders. A list reads the most selective index
+among its filters (`blox.css.index`), one range and one `get_many` per page; a cluster alone
+reads its records' prefix (by name: each registered cluster's); no filter scans every record.
 
 Assumptions / Invariants:
 - A tombstoned record is never shown, neither listed nor fetched.
+- Every record read is re-checked against every filter: an index entry is a hint, never an
+  answer, so a stale or dangling one costs a read and changes no result.
 - A cluster given by NAME matches that name in every account and region (v0.3 clients pass
-  names); given by ARN it matches exactly that cluster (one store prefix).
+  names); given by ARN it matches exactly that cluster.
 - Without `maxResults` a list returns every match (v0.3); with it, at most that many and a
-  `nextToken` (base64 of the last key returned) exactly when more records remain to scan.
+  `nextToken` (base64 of the last store key read) exactly when more keys remain to read.
 """
 
 from __future__ import annotations
@@ -20,21 +22,11 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
-from blox.css.errors import (
-    ClusterInvalid,
-    FilterRepeated,
-    FilterUnsupported,
-    InstanceNotFound,
-    MaxResultsInvalid,
-    NextTokenInvalid,
-    RecordUnreadable,
-    RouteNotFound,
-    StatusInvalid,
-    TaskNotFound,
-)
+from blox.css import errors, index
 from blox.model import arn, ecs
 from blox.model.errors import ArnInvalid, RecordInvalid
 from blox.store import Entry, Store, keys
@@ -48,6 +40,7 @@ __all__ = [
     "Found",
     "Listing",
     "Paging",
+    "Scan",
     "cluster_ref",
     "get_record",
     "instance_query",
@@ -62,8 +55,18 @@ TASK_STATUSES = frozenset({"PENDING", "RUNNING", "STOPPED"})
 INSTANCE_STATUSES = frozenset({"ACTIVE", "INACTIVE", "DRAINING"})
 MAX_RESULTS = 1000
 SCAN_BATCH = 500
-# ECS: "up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens".
-_CLUSTER_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}", re.ASCII)
+MAX_GROUP_CHARS = 255  # ECS RunTask / StartTask `group`
+# ECS, of cluster names and task definition families: "up to 255 letters (uppercase and
+# lowercase), numbers, underscores, and hyphens".
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}", re.ASCII)
+# The task filters beyond status and cluster, as query parameter (and index field) → attribute.
+_TASK_FILTERS: dict[index.Field, str] = {
+    "startedBy": "started_by",
+    "containerInstance": "container_instance",
+    "family": "family",
+    "group": "group",
+}
+_ATTRIBUTES: dict[index.Field, str] = {"status": "status", **_TASK_FILTERS}
 _DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
 
 
@@ -82,22 +85,50 @@ class ClusterRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Scan:
+    """Where a list reads: records or (`indexed`) index entries under `prefix`; or, for a cluster
+    given by name alone, the records of each cluster called `cluster_name` (under `prefix`)."""
+
+    prefix: str
+    indexed: bool = False
+    cluster_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Filters:
-    """What a list keeps: records of `kind` with this status (upper case), cluster, startedBy."""
+    """What a list keeps: live records of `kind` in `cluster` whose indexed values (upper-case
+    status, startedBy, containerInstance ARN, family, group) equal the ones given."""
 
     kind: ecs.Kind
     status: str | None = None
     cluster: ClusterRef | None = None
     started_by: str | None = None
+    container_instance: str | None = None
+    family: str | None = None
+    group: str | None = None
 
     @property
-    def prefix(self) -> str:
-        """The store prefix to scan: one cluster's when given by ARN, else every cluster's."""
-        if self.cluster is not None and self.cluster.arn is not None:
-            if self.kind == "task":
-                return keys.tasks_of(self.cluster.arn)
-            return keys.instances_of(self.cluster.arn)
-        return keys.TASKS if self.kind == "task" else keys.INSTANCES
+    def values(self) -> dict[index.Field, str]:
+        """The indexed values asked for, by index field."""
+        given = {field: getattr(self, name) for field, name in _ATTRIBUTES.items()}
+        return {field: value for field, value in given.items() if value is not None}
+
+    @property
+    def scan(self) -> Scan:
+        """The most selective index among the filters, else the records (see `Scan`)."""
+        values, cluster = self.values, self.cluster
+        for field in index.FIELDS[self.kind]:
+            if field in values:
+                named = cluster.name if cluster is not None and cluster.arn is None else None
+                arn_ = cluster.arn if cluster is not None else None
+                prefix = keys.index_of(
+                    self.kind, field, values[field], named=named, cluster_arn=arn_
+                )
+                return Scan(prefix, indexed=True)
+        if cluster is not None and cluster.arn is not None:
+            return Scan(keys.records_of(self.kind, cluster.arn))
+        everything = keys.TASKS if self.kind == "task" else keys.INSTANCES
+        return Scan(everything, cluster_name=None if cluster is None else cluster.name)
 
     def matches(self, record: ecs.Record) -> bool:
         """Whether `record` is live and passes every filter."""
@@ -105,12 +136,19 @@ class Filters:
             return False
         if self.cluster is not None and not self.cluster.matches(record.cluster_arn):
             return False
-        if self.status is not None:
-            field = "lastStatus" if self.kind == "task" else "status"
-            status = record.detail.get(field)
-            if not isinstance(status, str) or status.upper() != self.status:
-                return False
-        return self.started_by is None or record.detail.get("startedBy") == self.started_by
+        wanted = self.values
+        has = index.values(record) if wanted else {}
+        return all(has.get(field) == value for field, value in wanted.items())
+
+    def owns(self, key: str) -> bool:
+        """Whether `key` is one this query reads, so a `nextToken` naming it belongs here."""
+        scan, cluster = self.scan, self.cluster
+        if not key.startswith(scan.prefix) or scan.cluster_name is None or cluster is None:
+            return key.startswith(scan.prefix)
+        try:
+            return cluster.matches(keys.record_cluster(key))
+        except ValueError:
+            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +177,7 @@ class Listing:
 
 def cluster_ref(text: str) -> ClusterRef | None:
     """The cluster `text` names (a name, or a cluster ARN of any partition), or None."""
-    if _CLUSTER_NAME.fullmatch(text):
+    if _NAME.fullmatch(text):
         return ClusterRef(name=text)
     try:
         parsed = arn.parse(text)
@@ -152,12 +190,12 @@ def cluster_ref(text: str) -> ClusterRef | None:
 
 def task_query(params: Sequence[tuple[str, str]]) -> tuple[Filters, Paging]:
     """Filters and paging of `GET /v1/tasks` from its query parameters, in request order."""
-    return _query("task", params, statuses=TASK_STATUSES, with_started_by=True)
+    return _query("task", params, statuses=TASK_STATUSES, extra=tuple(_TASK_FILTERS))
 
 
 def instance_query(params: Sequence[tuple[str, str]]) -> tuple[Filters, Paging]:
     """Filters and paging of `GET /v1/instances` from its query parameters, in request order."""
-    return _query("instance", params, statuses=INSTANCE_STATUSES, with_started_by=False)
+    return _query("instance", params, statuses=INSTANCE_STATUSES, extra=())
 
 
 def _query(
@@ -165,46 +203,64 @@ def _query(
     params: Sequence[tuple[str, str]],
     *,
     statuses: frozenset[str],
-    with_started_by: bool,
+    extra: tuple[str, ...],
 ) -> tuple[Filters, Paging]:
-    allowed = {"status", "cluster", "maxResults", "nextToken"} | (
-        {"startedBy"} if with_started_by else set()
-    )
+    allowed = {"status", "cluster", "maxResults", "nextToken", *extra}
     names = [name for name, _ in params]
     if any(name not in allowed for name in names):
-        raise FilterUnsupported(f"unsupported query parameters in {sorted(set(names))}")
+        raise errors.FilterUnsupported(f"unsupported query parameters in {sorted(set(names))}")
     if len(set(names)) != len(names):
-        raise FilterRepeated(f"repeated query parameters in {names}")
+        raise errors.FilterRepeated(f"repeated query parameters in {names}")
     given = dict(params)
     status = given.get("status")
     if status is not None and status.upper() not in statuses:
-        raise StatusInvalid(f"{status!r} is not one of {sorted(statuses)}")
+        raise errors.StatusInvalid(f"{status!r} is not one of {sorted(statuses)}")
     cluster = None
     if "cluster" in given and (cluster := cluster_ref(given["cluster"])) is None:
-        raise ClusterInvalid(f"{given['cluster']!r} is neither a cluster name nor its ARN")
+        raise errors.ClusterInvalid(f"{given['cluster']!r} is neither a cluster name nor its ARN")
+    _check_task_filters(given)
     filters = Filters(
         kind=kind,
         status=None if status is None else status.upper(),
         cluster=cluster,
-        started_by=given.get("startedBy") or None,
+        # v0.3 took an empty startedBy for no filter; the blox-ecs filters refuse one instead.
+        **{field: given.get(name) or None for name, field in _TASK_FILTERS.items()},
     )
     return filters, _paging(filters, given.get("maxResults"), given.get("nextToken"))
+
+
+def _check_task_filters(given: dict[str, str]) -> None:
+    """Raise the error of the first blox-ecs task filter whose value is malformed."""
+    instance, family, group = (given.get(n) for n in ("containerInstance", "family", "group"))
+    if instance is not None and not _is_instance_arn(instance):
+        raise errors.ContainerInstanceInvalid(f"{instance!r} is not a container instance ARN")
+    if family is not None and not _NAME.fullmatch(family):
+        raise errors.FamilyInvalid(f"{family!r} is not a task definition family")
+    if group is not None and not 0 < len(group) <= MAX_GROUP_CHARS:
+        raise errors.GroupInvalid(f"{group!r} is not a group of 1..{MAX_GROUP_CHARS} characters")
+
+
+def _is_instance_arn(text: str) -> bool:
+    try:
+        return arn.parse(text).resource_type == "container-instance"
+    except ArnInvalid:
+        return False
 
 
 def _paging(filters: Filters, max_results: str | None, token: str | None) -> Paging:
     limit = None
     if max_results is not None:
         if not _DIGITS.fullmatch(max_results) or not 1 <= int(max_results) <= MAX_RESULTS:
-            raise MaxResultsInvalid(f"maxResults {max_results!r} is not in 1..{MAX_RESULTS}")
+            raise errors.MaxResultsInvalid(f"maxResults {max_results!r} is not in 1..{MAX_RESULTS}")
         limit = int(max_results)
     if token is None:
         return Paging(max_results=limit)
     try:
         after = base64.b64decode(token, altchars=b"-_", validate=True).decode()
     except ValueError as exc:
-        raise NextTokenInvalid(f"nextToken {token!r} is not base64 text") from exc
-    if not after.startswith(filters.prefix):
-        raise NextTokenInvalid(f"nextToken {token!r} does not belong to this query")
+        raise errors.NextTokenInvalid(f"nextToken {token!r} is not base64 text") from exc
+    if not filters.owns(after):
+        raise errors.NextTokenInvalid(f"nextToken {token!r} does not belong to this query")
     return Paging(max_results=limit, after=after)
 
 
@@ -213,22 +269,89 @@ def _token(key: str) -> str:
 
 
 async def list_records(store: Store, filters: Filters, paging: Paging) -> Listing:
-    """The live records passing `filters`, in key order, one `paging` page of them."""
-    items: list[Found] = []
-    after = paging.after
+    """The live records passing `filters`, one `paging` page of them (see the module doc)."""
+    scan, found, limit = filters.scan, list[Found](), paging.max_results
+    if scan.cluster_name is None:
+        last = await _read(store, filters, scan, after=paging.after, limit=limit, found=found)
+        return Listing(items=found, next_token=None if last is None else _token(last))
+    after = paging.after  # a cluster by name alone: each of that name, from the token's on
+    async with aclosing(_clusters_named(store, scan.cluster_name, after=after)) as clusters:
+        async for cluster_arn in clusters:
+            if len(found) == paging.max_results:  # full, and one more cluster to read
+                return Listing(items=found, next_token=_token(_key(found[-1])))
+            records = Scan(keys.records_of(filters.kind, cluster_arn))
+            last = await _read(store, filters, records, after=after, limit=limit, found=found)
+            if last is not None:
+                return Listing(items=found, next_token=_token(last))
+            after = None
+    return Listing(items=found)
+
+
+async def _read(
+    store: Store,
+    filters: Filters,
+    scan: Scan,
+    *,
+    after: str | None,
+    limit: int | None,
+    found: list[Found],
+) -> str | None:
+    """Append the matches under `scan.prefix` after key `after` to `found` until it holds
+    `limit` (None: all); the key to resume after when it filled up with keys left, else None."""
+    batch = SCAN_BATCH if limit is None else limit - len(found)
     while True:
-        page = await store.list(filters.prefix, limit=SCAN_BATCH, after=after)
-        for entry in page.entries:
-            record = _listed(entry)
-            if record is None or not filters.matches(record):
+        page = await store.list(scan.prefix, limit=batch, after=after)
+        records = await _indexed(store, page.entries) if scan.indexed else page.entries
+        for position, (entry, record_entry) in enumerate(zip(page.entries, records, strict=True)):
+            if (item := _found(record_entry, filters)) is None:
                 continue
-            items.append(Found(record=record, mod_revision=entry.mod_revision))
-            if len(items) == paging.max_results:
-                is_last = entry is page.entries[-1] and not page.more
-                return Listing(items=items, next_token=None if is_last else _token(entry.key))
+            found.append(item)
+            if len(found) == limit:
+                is_last = position == len(page.entries) - 1 and not page.more
+                return None if is_last else entry.key
         if not page.more or not page.entries:
-            return Listing(items=items)
+            return None
         after = page.entries[-1].key
+        batch = min(SCAN_BATCH, 2 * batch)  # the filters reject some: widen, within bounds
+
+
+async def _indexed(store: Store, entries: list[Entry]) -> list[Entry | None]:
+    """The record each index entry names (None: gone, or a malformed entry), in one read."""
+    targets = [index.target(entry.key) for entry in entries]
+    fetched = iter(await store.get_many([t for t in targets if t is not None]))
+    return [None if target is None else next(fetched) for target in targets]
+
+
+async def _clusters_named(
+    store: Store, name: str, *, after: str | None
+) -> AsyncGenerator[str, None]:
+    """Each registered cluster called `name`, in key order; from record key `after`'s on."""
+    after_entry = None
+    if after is not None:
+        yield (cluster_arn := keys.record_cluster(after))
+        after_entry = keys.cluster(cluster_arn)
+    while True:
+        page = await store.list(keys.clusters_named(name), limit=SCAN_BATCH, after=after_entry)
+        for entry in page.entries:
+            yield keys.registered_cluster(entry.key)
+        if (after_entry := page.next_after) is None:
+            return
+
+
+def _found(entry: Entry | None, filters: Filters) -> Found | None:
+    """The record in `entry` when it passes `filters`; an unreadable one is logged, left out."""
+    if entry is None:
+        return None
+    try:
+        record = ecs.decode(entry.value)
+    except RecordInvalid as exc:
+        logger.warning("leaving the unreadable record at %s out of a list: %s", entry.key, exc)
+        return None
+    return Found(record, entry.mod_revision) if filters.matches(record) else None
+
+
+def _key(found: Found) -> str:
+    return keys.record(found.record.kind, found.record.cluster_arn, found.record.arn)
 
 
 def locate(kind: ecs.Kind, path: str) -> tuple[ClusterRef, arn.Arn, str]:
@@ -239,14 +362,14 @@ def locate(kind: ecs.Kind, path: str) -> tuple[ClusterRef, arn.Arn, str]:
     cut = path.rfind("/arn:")
     cluster = cluster_ref(path[:cut]) if cut > 0 else None
     if cluster is None:
-        raise RouteNotFound(f"{path!r} names no cluster and {kind} ARN")
+        raise errors.RouteNotFound(f"{path!r} names no cluster and {kind} ARN")
     text = path[cut + 1 :]
     try:
         parsed = arn.parse(text)
     except ArnInvalid as exc:
-        raise RouteNotFound(f"{text!r} is not a {kind} ARN") from exc
+        raise errors.RouteNotFound(f"{text!r} is not a {kind} ARN") from exc
     if parsed.resource_type != ("task" if kind == "task" else "container-instance"):
-        raise RouteNotFound(f"{text!r} is not a {kind} ARN")
+        raise errors.RouteNotFound(f"{text!r} is not a {kind} ARN")
     return cluster, parsed, text
 
 
@@ -257,7 +380,7 @@ async def get_record(store: Store, kind: ecs.Kind, path: str) -> Found:
     ECS keeps an entity's cluster. Raises TaskNotFound / InstanceNotFound when there is none.
     """
     cluster, parsed, text = locate(kind, path)
-    missing = TaskNotFound if kind == "task" else InstanceNotFound
+    missing = errors.TaskNotFound if kind == "task" else errors.InstanceNotFound
     if parsed.cluster is not None and parsed.cluster != cluster.name:
         raise missing(f"{text} is not in cluster {cluster.name}")
     cluster_arn = cluster.arn or arn.cluster_arn(
@@ -269,16 +392,7 @@ async def get_record(store: Store, kind: ecs.Kind, path: str) -> Found:
     try:
         record = ecs.decode(entry.value)
     except RecordInvalid as exc:
-        raise RecordUnreadable(f"the record at {entry.key} does not decode") from exc
+        raise errors.RecordUnreadable(f"the record at {entry.key} does not decode") from exc
     if record.is_tombstone:
         raise missing(f"{text} in {cluster_arn} was deleted")
     return Found(record=record, mod_revision=entry.mod_revision)
-
-
-def _listed(entry: Entry) -> ecs.Record | None:
-    """The record in `entry`; an unreadable one is logged and left out of lists."""
-    try:
-        return ecs.decode(entry.value)
-    except RecordInvalid as exc:
-        logger.warning("leaving the unreadable record at %s out of a list: %s", entry.key, exc)
-        return None

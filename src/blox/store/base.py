@@ -16,6 +16,8 @@ Assumptions / Invariants:
   "from now on". If N is older than the compaction point it raises `Compacted`.
 - `compact(R)` forgets history older than R: a watch from R still works, from R - 1 does not.
 - Keys are text, values are bytes. Lists are ordered by key, byte-wise.
+- `get_many` reads every key it is given at one revision, as a single read: no write lands
+  between two of its keys.
 """
 
 from __future__ import annotations
@@ -104,6 +106,14 @@ class Store(Protocol):
 
     async def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """The entry at each of `keys` (None where absent), in their order, read at one revision.
+
+        One read for a page of keys (etcd: one Txn per 128), so that a secondary index resolves
+        a page of records in one round trip; a key named twice is answered twice.
+        """
         ...
 
     async def list(self, prefix: str, *, limit: int = 0, after: str | None = None) -> Page:

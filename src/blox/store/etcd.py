@@ -13,6 +13,8 @@ Assumptions / Invariants:
   watch responses and aetcd queues a whole response before a stream error.
 - etcd tells its compaction point only when refusing a watch: `compacted_revision` asks so.
 - `list` sends a limited RangeRequest (see etcd_wire.read_range): a page of 100 reads 100 keys.
+- `get_many` is one Txn of point reads per MAX_TXN_OPS keys; every Txn after the first reads at
+  the first one's revision, so the whole answer is of one revision.
 """
 
 from __future__ import annotations
@@ -100,6 +102,19 @@ class EtcdStore:
     async def get(self, key: str) -> Entry | None:
         kv = await self._call(lambda client: client.get(key.encode()))
         return None if kv is None else wire.to_entry(kv)
+
+    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        found: list[Entry | None] = []
+        revision = 0  # the first Txn reads the latest revision; the others read at that one
+        for start in range(0, len(keys), wire.MAX_TXN_OPS):
+            chunk = [key.encode() for key in keys[start : start + wire.MAX_TXN_OPS]]
+
+            async def call(client: Any, chunk: list[bytes] = chunk, at: int = revision) -> Any:
+                return await wire.read_many(client, chunk, revision=at)
+
+            kvs, revision = await self._call(call)
+            found += [None if kv is None else wire.to_entry(kv) for kv in kvs]
+        return found
 
     async def list(self, prefix: str, *, limit: int = 0, after: str | None = None) -> Page:
         if limit < 0:

@@ -1,8 +1,8 @@
 """The aetcd edge of the etcd backend: aetcd's messages and errors to the store's, and back.
 
 `translated()` is the one place that maps aetcd's exceptions; the converters are pure apart
-from `_range`, which sends a RangeRequest that aetcd 1.0's get_range cannot (a limit). Only
-`etcd.py` imports this module.
+from `read_range`, which sends a RangeRequest that aetcd 1.0's get_range cannot (a limit), and
+`read_many`, a Txn of point reads at one revision. Only `etcd.py` imports this module.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from blox.store import errors
 from blox.store.base import Change, Compare, Entry, Op, Put, prefix_end
 
 CANCEL_WAIT_S = 1.0
+MAX_TXN_OPS = 128  # etcd's default --max-txn-ops: a Txn with more operations is refused
 WHOLE = b"\0"  # as a range start: the first key; as a range end: no upper bound
 
 
@@ -72,6 +73,21 @@ async def read_range(client: Any, start: bytes, end: bytes, *, limit: int) -> An
         # aetcd's own mapping of gRPC statuses, so translated() sees aetcd's errors as usual.
         aetcd.exceptions._handle_exception(exc)
         raise
+
+
+async def read_many(client: Any, keys: Sequence[bytes], *, revision: int) -> tuple[list[Any], int]:
+    """One etcd Txn of point reads at `revision` (0: the latest): each key's kv or None, in
+    order, and the revision read at. At most MAX_TXN_OPS keys (etcd refuses more)."""
+    await client.connect()
+    ranges = [aetcd.rpc.RangeRequest(key=key, revision=revision) for key in keys]
+    request = aetcd.rpc.TxnRequest(success=[aetcd.rpc.RequestOp(request_range=r) for r in ranges])
+    try:
+        reply = await client.kvstub.Txn(request, timeout=client._timeout, metadata=client.metadata)
+    except aetcd.rpc.AioRpcError as exc:
+        aetcd.exceptions._handle_exception(exc)
+        raise
+    found = [r.response_range.kvs[0] if r.response_range.kvs else None for r in reply.responses]
+    return found, revision or int(reply.header.revision)
 
 
 def op_request(t: Any, op: Op) -> Any:

@@ -3,18 +3,28 @@
 Records are keyed by cluster ARN, not by cluster name, so that clusters of one name in two
 accounts or regions do not collide (v0.3 keyed by name: `ecs/task/<clusterName>/<taskARN>`).
 ARNs contain '/' and ':'; keys keep them verbatim, since a prefix scan only needs the separator
-after the cluster ARN, and ARNs never contain the '|' used there.
+after the cluster ARN, and ARNs never contain the '|' used there. Secondary index entries and
+the cluster registry are keys with empty values; their free-text parts are escaped (`_escape`)
+so that '|' always separates parts and one prefix selects a value, a cluster name or an ARN.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 SEPARATOR = "|"
+_ESCAPED = re.compile("%(25|7C)")
 TASKS = "ecs/tasks/"
 INSTANCES = "ecs/instances/"
 ENVIRONMENTS = "scheduler/environments/"
 DEPLOYMENTS = "scheduler/deployments/"
+# Secondary indexes of the records (keys only, empty values; see `index_entry`), the registry
+# of clusters by name, and the index layout version the records are indexed by.
+INDEX = "ecs/index/"
+CLUSTERS = "ecs/clusters/"
+INDEXED = "ecs/indexed"
+RECONCILED = "css/reconciled"  # when the last CSS reconcile pass finished, and by whom
 
 
 def task(cluster_arn: str, task_arn: str) -> str:
@@ -46,6 +56,97 @@ def record(kind: Literal["task", "instance"], cluster_arn: str, arn: str) -> str
     raise ValueError(f"{kind!r} is not a record kind")
 
 
+def records_of(kind: Literal["task", "instance"], cluster_arn: str) -> str:
+    """The prefix of every task or instance record of one cluster, by record kind."""
+    return tasks_of(cluster_arn) if kind == "task" else instances_of(cluster_arn)
+
+
+def record_cluster(key: str) -> str:
+    """The cluster ARN in a task or instance record key; ValueError for any other key."""
+    for prefix in (TASKS, INSTANCES):
+        if key.startswith(prefix):
+            cluster_arn, sep, arn = key[len(prefix) :].partition(SEPARATOR)
+            if sep and cluster_arn and arn:
+                return cluster_arn
+    raise ValueError(f"{key!r} is not a task or instance record key")
+
+
+def cluster_name(cluster_arn: str) -> str:
+    """The name in a cluster ARN (what follows `:cluster/`); '' when it has none."""
+    _, sep, name = cluster_arn.rpartition(":cluster/")
+    return name if sep else ""
+
+
+def index_entry(
+    kind: Literal["task", "instance"], field: str, value: str, cluster_arn: str, arn: str
+) -> str:
+    """The (empty) index entry saying that record `kind`/`cluster_arn`/`arn` has `field`=`value`.
+
+    Laid out `INDEX<kind>/<field>/<value>|<cluster name>|<cluster ARN>|<ARN>`, each part after
+    the field escaped (`_escape`), so that one prefix selects the value in every cluster, in the
+    clusters of one name (v0.3 clients filter by name), or in one cluster.
+    """
+    return f"{index_of(kind, field, value, cluster_arn=cluster_arn)}{_escape(arn)}"
+
+
+def index_of(
+    kind: Literal["task", "instance"],
+    field: str,
+    value: str,
+    *,
+    named: str | None = None,
+    cluster_arn: str | None = None,
+) -> str:
+    """The prefix of the index entries of `field`=`value`: every cluster's, those of the clusters
+    `named` so (any account and region), or those of the cluster `cluster_arn`."""
+    prefix = f"{INDEX}{kind}/{field}/{_escape(value)}{SEPARATOR}"
+    if cluster_arn is not None:
+        name = _escape(cluster_name(cluster_arn))
+        return f"{prefix}{name}{SEPARATOR}{_escape(cluster_arn)}{SEPARATOR}"
+    if named is not None:
+        return f"{prefix}{_escape(named)}{SEPARATOR}"
+    return prefix
+
+
+def indexed_record(key: str) -> str:
+    """The record key an index entry points at; ValueError if `key` is not an index entry."""
+    kind, _, rest = key.removeprefix(INDEX).partition("/")
+    field, _, rest = rest.partition("/")
+    parts = rest.split(SEPARATOR)
+    if not key.startswith(INDEX) or not field or len(parts) != 4 or not all(parts[2:]):
+        raise ValueError(f"{key!r} is not an index entry")
+    if kind not in ("task", "instance"):
+        raise ValueError(f"{key!r} is an index entry of no record kind")
+    return record(kind, _unescape(parts[2]), _unescape(parts[3]))  # type: ignore[arg-type]
+
+
+def cluster(cluster_arn: str) -> str:
+    """The (empty) registry entry of a cluster that has records, found by its name."""
+    return f"{clusters_named(cluster_name(cluster_arn))}{_escape(cluster_arn)}"
+
+
+def clusters_named(name: str) -> str:
+    """The prefix of the registry entries of every cluster called `name`."""
+    return f"{CLUSTERS}{_escape(name)}{SEPARATOR}"
+
+
+def registered_cluster(key: str) -> str:
+    """The cluster ARN of a registry entry; ValueError if `key` is not one."""
+    _, sep, cluster_arn = key.removeprefix(CLUSTERS).partition(SEPARATOR)
+    if not key.startswith(CLUSTERS) or not sep or not cluster_arn or SEPARATOR in cluster_arn:
+        raise ValueError(f"{key!r} is not a cluster registry entry")
+    return _unescape(cluster_arn)
+
+
+def _escape(text: str) -> str:
+    """`text` without SEPARATOR, reversibly: '%' and '|' become '%25' and '%7C'."""
+    return text.replace("%", "%25").replace(SEPARATOR, "%7C")
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPED.sub(lambda m: "%" if m[1] == "25" else SEPARATOR, text)
+
+
 def environment(name: str) -> str:
     """The record of one daemon environment."""
     return f"{ENVIRONMENTS}{name}"
@@ -67,3 +168,15 @@ def split(key: str) -> tuple[str, str]:
     if not sep:
         raise ValueError(f"{key!r} is not a record key")
     return head + sep, tail
+
+
+KINESIS_CHECKPOINTS = "css/kinesis/"
+
+
+def kinesis_checkpoint(stream_arn: str, shard_id: str) -> str:
+    """The checkpoint of one shard of a Kinesis stream the CSS ingests (`css/ingest/kinesis.py`).
+
+    Keyed by stream ARN rather than name, as records are keyed by cluster ARN: two streams of
+    one name in two accounts or regions keep apart checkpoints.
+    """
+    return f"{KINESIS_CHECKPOINTS}{stream_arn}{SEPARATOR}{shard_id}"

@@ -42,6 +42,10 @@ class Engine(Protocol):
         """The current row of `key`."""
         ...
 
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """The current row of each of `keys` (None where absent), in their order."""
+        ...
+
     def range(self, prefix: str, after: str | None, limit: int) -> tuple[list[Entry], bool]:
         """Rows under `prefix` after `after` in key order, at most `limit` (0: all), and "more"."""
         ...
@@ -119,6 +123,9 @@ class LocalStore:
 
     async def get(self, key: str) -> Entry | None:
         return self._engine.get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        return self._engine.get_many(keys) if keys else []
 
     async def list(self, prefix: str, *, limit: int = 0, after: str | None = None) -> Page:
         if limit < 0:

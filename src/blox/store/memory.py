@@ -27,6 +27,9 @@ class MemoryEngine:
     def get(self, key: str) -> Entry | None:
         return self._rows.get(key)
 
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        return [self._rows.get(key) for key in keys]
+
     def range(self, prefix: str, after: str | None, limit: int) -> tuple[list[Entry], bool]:
         start = prefix if after is None or after < prefix else after
         index = bisect.bisect_left(self._sorted, start)

@@ -22,6 +22,8 @@ from blox.store.base import Change, Entry, prefix_end
 from blox.store.local import FIRST_REVISION
 
 SCHEMA_VERSION = 1
+# Keys per `IN (...)` query: under SQLite's oldest variable limit (999), so one query per page.
+GET_MANY_CHUNK = 900
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (
@@ -164,6 +166,19 @@ class SqliteEngine:
                 f"SELECT {_KV_COLUMNS} FROM kv WHERE key = ?", (key.encode(),)
             ).fetchone()
         return _entry(row) if row else None
+
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        found: dict[str, Entry] = {}
+        wanted = list(dict.fromkeys(keys))
+        with translated(self.path):
+            for start in range(0, len(wanted), GET_MANY_CHUNK):
+                chunk = [key.encode() for key in wanted[start : start + GET_MANY_CHUNK]]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT {_KV_COLUMNS} FROM kv WHERE key IN ({marks})", chunk
+                ).fetchall()
+                found.update((entry.key, entry) for entry in map(_entry, rows))
+        return [found.get(key) for key in keys]
 
     def range(self, prefix: str, after: str | None, limit: int) -> tuple[list[Entry], bool]:
         low = prefix.encode()

@@ -1,4 +1,7 @@
-"""Query parsing, path location, filters and paging of the CSS read API (memory store)."""
+"""Query parsing, path location, filters and paging of the CSS read API (memory store).
+
+Records are written raw here, as before indexes existed, and `reindex` indexes them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 
 from blox.clock import ManualClock
 from blox.css import errors, queries
+from blox.css.processor import reindex
 from blox.model import ecs
 from blox.store import Store, keys, open_store
 
@@ -37,6 +41,18 @@ T1 = f"{A}:task/fleet-a/357f8a30d7761a1100ff311968bba316"
         ([("maxResults", "²")], errors.MaxResultsInvalid),
         ([("nextToken", "!!")], errors.NextTokenInvalid),
         ([("nextToken", base64.b64encode(b"ecs/instances/x").decode())], errors.NextTokenInvalid),
+        ([("containerInstance", "")], errors.ContainerInstanceInvalid),
+        (
+            [("containerInstance", "0ae71c5f39e191095278da7bb8a0aece")],
+            errors.ContainerInstanceInvalid,
+        ),
+        ([("containerInstance", T1)], errors.ContainerInstanceInvalid),
+        ([("family", "")], errors.FamilyInvalid),
+        ([("family", "log-shipper:7")], errors.FamilyInvalid),
+        ([("family", "f" * 256)], errors.FamilyInvalid),
+        ([("group", "")], errors.GroupInvalid),
+        ([("group", "g" * 256)], errors.GroupInvalid),
+        ([("family", "a"), ("family", "b")], errors.FilterRepeated),
     ],
     ids=repr,
 )
@@ -52,9 +68,13 @@ def test_unsupported_wins_over_repeated_as_in_v03() -> None:
         queries.task_query([("status", "a"), ("status", "b"), ("x", "1")])
 
 
-def test_instances_do_not_take_started_by_and_know_draining() -> None:
+@pytest.mark.parametrize("name", ["startedBy", "containerInstance", "family", "group"])
+def test_instances_take_no_task_filters(name: str) -> None:
     with pytest.raises(errors.FilterUnsupported):
-        queries.instance_query([("startedBy", "me")])
+        queries.instance_query([(name, "x")])
+
+
+def test_instances_know_draining() -> None:
     with pytest.raises(errors.StatusInvalid):
         queries.instance_query([("status", "running")])
     filters, _ = queries.instance_query([("status", "Draining")])
@@ -72,7 +92,8 @@ def test_every_filter_combination_is_accepted_with_status_in_any_case() -> None:
         started_by="me",
     )
     assert paging == queries.Paging()
-    assert filters.prefix == keys.tasks_of(f"{B}:cluster/fleet-a")
+    index_prefix = keys.index_of("task", "startedBy", "me", cluster_arn=f"{B}:cluster/fleet-a")
+    assert filters.scan == queries.Scan(index_prefix, indexed=True)
 
 
 @pytest.mark.parametrize(
@@ -156,6 +177,84 @@ def rec(
     )
 
 
+def test_the_blox_ecs_task_filters_are_parsed_into_the_filters() -> None:
+    instance = f"{A}:container-instance/fleet-a/0ae71c5f39e191095278da7bb8a0aece"
+    filters, _ = queries.task_query(
+        [("containerInstance", instance), ("family", "log-shipper"), ("group", "service:web")]
+    )
+    assert (filters.container_instance, filters.family, filters.group) == (
+        instance,
+        "log-shipper",
+        "service:web",
+    )
+    assert filters.values == {
+        "containerInstance": instance,
+        "family": "log-shipper",
+        "group": "service:web",
+    }
+    assert filters.scan.prefix == keys.index_of("task", "containerInstance", instance)
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "prefix"),
+    [
+        ([("status", "running")], "status", keys.index_of("task", "status", "RUNNING")),
+        (
+            [("status", "running"), ("startedBy", "d1"), ("cluster", "fleet-a")],
+            "startedBy",
+            keys.index_of("task", "startedBy", "d1", named="fleet-a"),
+        ),
+        (
+            [("family", "web"), ("group", "family:web"), ("cluster", f"{A}:cluster/fleet-a")],
+            "group",
+            keys.index_of("task", "group", "family:web", cluster_arn=f"{A}:cluster/fleet-a"),
+        ),
+    ],
+    ids=["status alone", "startedBy over status, by cluster name", "group over family, by ARN"],
+)
+def test_a_query_reads_its_most_selective_index(
+    params: list[tuple[str, str]], field: str, prefix: str
+) -> None:
+    filters, _ = queries.task_query(params)
+    assert filters.scan == queries.Scan(prefix, indexed=True)
+    assert f"/{field}/" in prefix
+
+
+@pytest.mark.parametrize(
+    ("params", "scan"),
+    [
+        ([], queries.Scan(keys.TASKS)),
+        (
+            [("cluster", f"{A}:cluster/fleet-a")],
+            queries.Scan(keys.tasks_of(f"{A}:cluster/fleet-a")),
+        ),
+        ([("cluster", "fleet-a")], queries.Scan(keys.TASKS, cluster_name="fleet-a")),
+    ],
+    ids=["no filter scans every task", "a cluster ARN its prefix", "a name each cluster's"],
+)
+def test_a_query_without_indexed_filters_reads_records(
+    params: list[tuple[str, str]], scan: queries.Scan
+) -> None:
+    assert queries.task_query(params)[0].scan == scan
+
+
+def test_a_token_from_another_index_or_cluster_does_not_belong() -> None:
+    by_status, _ = queries.task_query([("status", "running")])
+    token = base64.b64encode(
+        keys.index_entry("task", "startedBy", "d1", f"{A}:cluster/fleet-a", T1).encode(),
+        altchars=b"-_",
+    ).decode()
+    with pytest.raises(errors.NextTokenInvalid):
+        queries.task_query([("status", "running"), ("nextToken", token)])
+    assert not by_status.owns(keys.task(f"{A}:cluster/fleet-a", T1))
+    other_cluster = base64.b64encode(keys.task(f"{A}:cluster/fleet-b", T1).encode()).decode()
+    with pytest.raises(errors.NextTokenInvalid):
+        queries.task_query([("cluster", "fleet-a"), ("nextToken", other_cluster)])
+    same_name = base64.b64encode(keys.task(f"{B}:cluster/fleet-a", T1).encode()).decode()
+    _, paging = queries.task_query([("cluster", "fleet-a"), ("nextToken", same_name)])
+    assert paging.after == keys.task(f"{B}:cluster/fleet-a", T1)
+
+
 def test_filters_keep_live_matching_records_only() -> None:
     running = rec(T1, lastStatus="RUNNING", startedBy="me")
     filters = queries.Filters(kind="task", status="RUNNING", started_by="me")
@@ -183,6 +282,7 @@ async def test_paging_visits_every_match_once_and_ends_without_a_token(store: St
         await put(store, rec(f"{A}:task/fleet-a/{i:032x}", lastStatus="RUNNING"))
         await put(store, rec(f"{A}:task/fleet-a/{i:031x}f", lastStatus="STOPPED"))
     await put(store, rec(f"{A}:task/fleet-a/{'e' * 32}", deleted=True, lastStatus="RUNNING"))
+    await reindex(store)  # written as before indexes existed
     seen: list[str] = []
     token: str | None = None
     while True:

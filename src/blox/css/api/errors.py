@@ -2,7 +2,8 @@
 
 A `BloxError` becomes its v0.3 status and text (`blox.contract.texts`), chosen by its class
 where v0.3 had a text of its own and by its category otherwise. Starlette's own 404 / 405 and
-FastAPI's request validation become v0.3's plain-text answers (never a 422 JSON body);
+FastAPI's request validation become v0.3's plain-text answers (never a 422 JSON body); a request
+error (`CssError` and `Invalid`) added without a text here still gets 400 `400 Bad Request`;
 anything unexpected becomes 500 `Unexpected internal server error`, its traceback logged and
 never shown. Every error body is `text/plain; charset=utf-8`: the text and a newline.
 """
@@ -22,13 +23,13 @@ from blox import errors
 from blox.contract import texts
 from blox.css import errors as css_errors
 
-__all__ = ["CONTENT_TYPE", "install", "render", "status_and_text"]
+__all__ = ["BAD_REQUEST", "CONTENT_TYPE", "TEXTS", "install", "render", "status_and_text"]
 
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; charset=utf-8"
 
-_TEXTS: dict[type[errors.BloxError], tuple[int, str]] = {
+TEXTS: dict[type[errors.BloxError], tuple[int, str]] = {
     css_errors.TaskNotFound: (404, texts.TASK_NOT_FOUND),
     css_errors.InstanceNotFound: (404, texts.INSTANCE_NOT_FOUND),
     css_errors.RouteNotFound: (404, texts.PAGE_NOT_FOUND),
@@ -36,6 +37,9 @@ _TEXTS: dict[type[errors.BloxError], tuple[int, str]] = {
     css_errors.FilterRepeated: (400, texts.FILTERS_REPEATED),
     css_errors.StatusInvalid: (400, texts.INVALID_STATUS),
     css_errors.ClusterInvalid: (400, texts.INVALID_CLUSTER),
+    css_errors.ContainerInstanceInvalid: (400, texts.INVALID_CONTAINER_INSTANCE),
+    css_errors.FamilyInvalid: (400, texts.INVALID_FAMILY),
+    css_errors.GroupInvalid: (400, texts.INVALID_GROUP),
     css_errors.MaxResultsInvalid: (400, texts.INVALID_MAX_RESULTS),
     css_errors.NextTokenInvalid: (400, texts.INVALID_NEXT_TOKEN),
 }
@@ -45,16 +49,19 @@ _CATEGORIES: tuple[tuple[type[errors.BloxError], int, str], ...] = (
     (errors.Compacted, 400, texts.ENTITY_VERSION_OUT_OF_RANGE),
     (errors.Unavailable, 503, texts.UNEXPECTED_INTERNAL),
 )
+BAD_REQUEST = "400 Bad Request"  # a request error added without a text: still the client's 400
 
 
 def status_and_text(exc: errors.BloxError) -> tuple[int, str]:
     """The HTTP status and v0.3 text for `exc`."""
     for cls in type(exc).__mro__:
-        if cls in _TEXTS:
-            return _TEXTS[cls]
+        if cls in TEXTS:
+            return TEXTS[cls]
     for category, status, text in _CATEGORIES:
         if isinstance(exc, category):
             return status, text
+    if isinstance(exc, css_errors.CssError) and isinstance(exc, errors.Invalid):
+        return 400, BAD_REQUEST
     return 500, texts.UNEXPECTED_INTERNAL
 
 

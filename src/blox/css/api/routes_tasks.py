@@ -1,4 +1,5 @@
-"""`GET /v1/tasks` (filters: status, cluster, startedBy) and `GET /v1/tasks/{cluster}/{arn}`.
+"""`GET /v1/tasks` (filters: status, cluster, startedBy; blox-ecs adds containerInstance, family,
+group) and `GET /v1/tasks/{cluster}/{arn}`.
 
 Thin: parse with `blox.css.queries`, read, convert with `blox.contract.css`. Errors are raised
 as `blox.css.errors` and rendered by `errors.py`. The path is taken whole (`{path:path}`)
@@ -25,7 +26,16 @@ _ERRORS: dict[int | str, dict[str, str]] = {
     "",
     response_model=css.TasksPage,
     responses=_ERRORS,
-    openapi_extra=query_parameters("status", "cluster", "startedBy", "maxResults", "nextToken"),
+    openapi_extra=query_parameters(
+        "status",
+        "cluster",
+        "startedBy",
+        "containerInstance",
+        "family",
+        "group",
+        "maxResults",
+        "nextToken",
+    ),
 )
 async def list_tasks(request: Request) -> Response:
     """Lists all tasks, after applying filters if any."""
