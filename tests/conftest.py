@@ -1,10 +1,12 @@
-"""What every test needs: a manual clock; and one real etcd server per session, when asked."""
+"""What every test needs: a manual clock; one real etcd server per session and moto in server
+mode per module, when asked."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from blox.clock import ManualClock
 from blox.testing.etcd import EtcdServer
@@ -22,6 +24,16 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer
     server = EtcdServer(tmp_path_factory.mktemp("etcd"))
     server.start()
     yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto (SQS, EventBridge, Kinesis, …) on a free loopback port, for one test module."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 

@@ -9,15 +9,16 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from blox.clock import ManualClock, SystemClock
 from blox.css.ingest import IngestCounters, SqsPoller, resolve_queue
 from blox.errors import Invalid, NotFound, Temporary, Unavailable
+from blox.obs import CssMetrics
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -35,15 +36,6 @@ class StoreDown(Unavailable, Temporary):
 
 class BadEvent(Invalid):
     """What a processor raises for a body that is not an ECS event."""
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -313,7 +305,38 @@ def test_resolve_queue_accepts_the_v03_forms(sqs: SQSClient, queue_url: str) -> 
     assert resolve_queue(sqs, f"sqs://{name}") == queue_url
     assert resolve_queue(sqs, name) == queue_url
     assert resolve_queue(sqs, queue_url) == queue_url
-    with pytest.raises(Invalid, match="Kinesis ingest is not supported yet"):
+    with pytest.raises(Invalid, match="names a Kinesis stream"):
         resolve_queue(sqs, "kinesis://ecs-events")
     with pytest.raises(NotFound, match="does not exist"):
         resolve_queue(sqs, "sqs://no-such-queue")
+
+
+async def test_queue_lag_is_observed_from_sent_timestamp_for_applied_messages_only(
+    sqs: SQSClient, queue_url: str, dead_letter_url: str
+) -> None:
+    sent_after = time.time()
+    send(sqs, queue_url, ["event-0", "poison", "event-1"])
+    sent_before = time.time()
+    # The poller's clock reads 1000 s after the sends: each lag is that, plus send jitter.
+    clock = ManualClock(start=datetime.fromtimestamp(sent_before + 1000, UTC))
+    metrics = CssMetrics(clock=clock)
+    lags: list[float] = []
+
+    def observe(seconds: float) -> None:
+        lags.append(seconds)
+        metrics.observe_lag(seconds)
+
+    recorder = Recorder(poison={"poison"})
+    running = start(
+        sqs, queue_url, recorder, clock=clock, dead_letter_url=dead_letter_url, observe_lag=observe
+    )
+    await eventually(lambda: running.counters.deleted == 3)
+    await running.stop()
+
+    assert len(lags) == 2  # the poison message was dead-lettered, not applied: no lag
+    for lag in lags:  # SentTimestamp has millisecond resolution, hence the 1 ms slack
+        assert 1000 - 0.001 <= lag <= 1000 + (sent_before - sent_after) + 0.001
+    text = metrics.exposition()[0].decode()
+    assert "blox_css_queue_lag_seconds_count 2.0" in text
+    assert 'blox_css_queue_lag_seconds_bucket{le="900.0"} 0.0' in text
+    assert 'blox_css_queue_lag_seconds_bucket{le="3600.0"} 2.0' in text

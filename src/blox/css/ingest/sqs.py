@@ -4,7 +4,8 @@ Built by `css/service.py` with the processor's `process(body)`; reads ECS events
 never interprets a body itself. Each delivery's fate (delete, dead-letter, leave) comes from the
 pure `disposition.dispose`; this module performs it. Loops never die of one input (STYLE B6):
 poison goes to the dead-letter path and is acked, temporary failures are left for SQS to
-redeliver, and AWS errors are logged and retried with backoff on the injected clock.
+redeliver, and AWS errors are logged and retried with backoff on the injected clock. After each
+applied message, `observe_lag` (if given) gets the seconds since SQS accepted it (SentTimestamp).
 
 Order: a batch is processed sequentially in receive order. The processor is version-ordered,
 so concurrency would be safe too, but one call at a time keeps the store load per poller at one
@@ -36,6 +37,7 @@ from blox.errors import Invalid, NotFound, Permanent, Temporary, Unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import MessageSystemAttributeNameType
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ BACKOFF_CAP_S = 30.0
 DELETE_ATTEMPTS = 3  # after that the batch is redelivered and re-applied (apply is idempotent)
 REASON_MAX_CHARS = 1024
 RECEIVE_COUNT: Final = "ApproximateReceiveCount"
+SENT_TIMESTAMP: Final = "SentTimestamp"  # epoch milliseconds at which SQS accepted the message
 MISSING_QUEUE_CODES = frozenset(
     {"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue"}
 )
@@ -78,6 +81,8 @@ class IngestCounters:
 def resolve_queue(client: SQSClient, spec: str) -> str:
     """The queue URL for a v0.3 `--queue` value: `sqs://name`, a bare name, or a URL."""
     kind, value = parse_queue(spec)
+    if kind == "kinesis":
+        raise Invalid(f"{spec!r} names a Kinesis stream, not an SQS queue")
     if kind == "url":
         return value
     try:
@@ -106,6 +111,7 @@ class SqsPoller:
         dead_letter_url: str | None = None,
         max_receives: int = 5,
         rng: random.Random | None = None,
+        observe_lag: Callable[[float], None] | None = None,
     ) -> None:
         if pollers < 1 or max_receives < 1 or visibility_s < 1:
             raise Invalid("pollers, max_receives and visibility_s must be at least 1")
@@ -121,6 +127,7 @@ class SqsPoller:
         self._dead_letter_url = dead_letter_url
         self._max_receives = max_receives
         self._rng = rng or random.Random()
+        self._observe_lag = observe_lag
         self._stopping = asyncio.Event()
         self._stop_flag = threading.Event()  # the same, for receive threads
         self._finished: asyncio.Event | None = None
@@ -181,8 +188,8 @@ class SqsPoller:
             MaxNumberOfMessages=RECEIVE_BATCH,
             WaitTimeSeconds=self._wait_time_s,
             VisibilityTimeout=self._visibility_s,
-            AttributeNames=[RECEIVE_COUNT],
-            MessageSystemAttributeNames=[RECEIVE_COUNT],
+            AttributeNames=[RECEIVE_COUNT, SENT_TIMESTAMP],
+            MessageSystemAttributeNames=[RECEIVE_COUNT, SENT_TIMESTAMP],
         )
         messages = response.get("Messages", [])
         if messages and self._stop_flag.is_set():
@@ -259,6 +266,9 @@ class SqsPoller:
                 logger.exception("unexpected error processing message %s", message_id)
             return outcome, exc
         self.counters.processed += 1
+        sent_ms = _attribute(message, SENT_TIMESTAMP)
+        if self._observe_lag is not None and sent_ms is not None:
+            self._observe_lag(self._clock.now().timestamp() - sent_ms / 1000)
         return Outcome.APPLIED, None
 
     async def _dead_letter(self, message: MessageTypeDef, error: BaseException) -> bool:
@@ -358,11 +368,17 @@ class SqsPoller:
         return work.done()
 
 
-def _receive_count(message: MessageTypeDef) -> int:
+def _attribute(message: MessageTypeDef, name: MessageSystemAttributeNameType) -> int | None:
+    """An integer system attribute of `message`, or None when it is absent or malformed."""
     try:
-        return int(message.get("Attributes", {}).get(RECEIVE_COUNT, "1"))
-    except ValueError:
-        return 1
+        return int(message.get("Attributes", {})[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _receive_count(message: MessageTypeDef) -> int:
+    count = _attribute(message, RECEIVE_COUNT)
+    return 1 if count is None else count
 
 
 def _reason(error: BaseException) -> str:
