@@ -1,4 +1,7 @@
-"""The pure decisions of the ingest pollers: delete, dead-letter or leave; backoff; --queue."""
+"""The pure decisions of the ingest pollers: delete, dead-letter or leave; backoff; --queue.
+
+The Kinesis reader's own decisions (checkpoints, shard order) are in `test_kinesis.py`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from blox.css.ingest.disposition import (
     parse_queue,
 )
 from blox.errors import Conflict, Invalid, Permanent, Temporary, Unavailable
+
+STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/ecs-events"
 
 
 class StoreDown(Unavailable, Temporary):
@@ -111,17 +116,36 @@ def test_backoff_doubles_up_to_the_cap_with_jitter_in_half_to_one(
             ("url", "http://127.0.0.1:4566/000000000000/q"),
             id="http URL as is",
         ),
+        pytest.param("kinesis://ecs-events", ("kinesis", "ecs-events"), id="kinesis scheme"),
+        pytest.param("KINESIS://a.b_c-1/", ("kinesis", "a.b_c-1"), id="kinesis upper, slash"),
+        pytest.param(f"kinesis://{STREAM_ARN}", ("kinesis", STREAM_ARN), id="kinesis:// an ARN"),
+        pytest.param(f" {STREAM_ARN} ", ("kinesis", STREAM_ARN), id="a bare stream ARN"),
+        pytest.param(
+            "arn:aws-cn:kinesis:cn-north-1:123456789012:stream/s",
+            ("kinesis", "arn:aws-cn:kinesis:cn-north-1:123456789012:stream/s"),
+            id="a stream ARN in another partition",
+        ),
     ],
 )
-def test_parse_queue_accepts_the_v03_forms(spec: str, expected: tuple[str, str]) -> None:
+def test_parse_queue_accepts_the_v03_forms_and_kinesis_streams(
+    spec: str, expected: tuple[str, str]
+) -> None:
     assert parse_queue(spec) == expected
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        pytest.param("kinesis://ecs-events", "Kinesis ingest is not supported yet", id="kinesis"),
-        pytest.param("KINESIS://s", "Kinesis ingest is not supported yet", id="kinesis upper"),
+        pytest.param("kinesis://", "not a Kinesis stream", id="empty stream name"),
+        pytest.param("kinesis://a/b", "not a Kinesis stream", id="slash in a stream name"),
+        pytest.param("kinesis://" + "s" * 129, "not a Kinesis stream", id="stream name too long"),
+        pytest.param("kinesis://ecs events", "not a Kinesis stream", id="space in a stream name"),
+        pytest.param(
+            "arn:aws:kinesis:us-east-1:123:stream/s", "not a Kinesis stream", id="short account"
+        ),
+        pytest.param(
+            "arn:aws:kinesis:us-east-1:123456789012:consumer/s", "not a Kinesis", id="not a stream"
+        ),
         pytest.param("ftp://q", "unsupported queue scheme", id="other scheme"),
         pytest.param("sqs://", "not an SQS queue name", id="empty sqs name"),
         pytest.param("", "not an SQS queue name", id="empty"),
@@ -135,12 +159,18 @@ def test_parse_queue_refuses_other_forms_with_invalid(spec: str, message: str) -
 
 def test_the_ingest_surface_is_what_it_declares() -> None:
     assert sorted(ingest.__all__) == [
+        "Checkpoint",
         "Disposition",
         "IngestCounters",
+        "KinesisCounters",
+        "KinesisPoller",
         "Outcome",
         "SqsPoller",
         "disposition",
+        "kinesis",
+        "parse_queue",
         "resolve_queue",
+        "resolve_stream",
         "sqs",
     ]
     for name in ingest.__all__:
