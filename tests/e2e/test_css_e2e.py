@@ -165,8 +165,13 @@ def test_css_ingests_the_simulators_events_serves_them_and_keeps_them_over_a_res
     ("flags", "expected"),
     [
         (("--queue", "q", "--bind", "nonsense"), "--bind"),
-        (("--queue", "kinesis://x"), "Kinesis"),
+        (("--queue", "kinesis://a/b"), "not a Kinesis stream"),
         (("--queue", "q", "--store", "memory://", "--etcd-endpoint", "127.0.0.1:2379"), "disagree"),
+        (("--queue", "q", "--reconcile-interval", "soon"), "--reconcile-interval"),
+        (("--queue", "q", "--reconcile-interval", "0.5s"), "at least 1s"),
+        (("--queue", "q", "--tombstone-ttl", "-1h"), "--tombstone-ttl"),
+        (("--queue", "q", "--log-format", "xml"), "--log-format"),
+        (("--queue", "q", "--log-level", "loud"), "--log-level"),
     ],
 )
 def test_css_refuses_bad_flags_in_one_line(flags: tuple[str, ...], expected: str) -> None:
@@ -181,3 +186,41 @@ def test_css_refuses_bad_flags_in_one_line(flags: tuple[str, ...], expected: str
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_css_ingests_a_kinesis_stream(moto_endpoint: str, tmp_path: Path) -> None:
+    """`--queue kinesis://name`: every shard read, the events served, checkpoints kept."""
+    kinesis = client("kinesis", moto_endpoint)
+    stream = f"ecs-{uuid.uuid4().hex[:12]}"
+    kinesis.create_stream(StreamName=stream, ShardCount=2)
+    until(
+        lambda: (
+            kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
+                "StreamStatus"
+            ]
+            == "ACTIVE"
+        ),
+        what="the stream",
+    )
+    fixtures = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "ecs-events"
+    bodies = [p.read_text() for p in sorted(fixtures.glob("task-*.json"))]
+    for n, body in enumerate(bodies):
+        kinesis.put_record(StreamName=stream, Data=body.encode(), PartitionKey=str(n))
+    expected = {json.loads(b)["detail"]["taskArn"] for b in bodies}
+    port = free_port()
+    css = _popen(
+        *("css", "--queue", f"kinesis://{stream}", "--endpoint-url", moto_endpoint),
+        *("--bind", f"127.0.0.1:{port}", "--data-dir", str(tmp_path)),
+        *("--reconcile-interval", "0"),
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as api:
+            seen = until(
+                lambda: {i["entity"]["taskARN"] for i in _get(api, "/v1/tasks") or []} >= expected,
+                what="the Kinesis events in the CSS",
+            )
+            assert seen
+    finally:
+        lines, _ = _stop(css)
+        kinesis.close()
+    assert json.loads(lines[0])["queue"].endswith(f":stream/{stream}")

@@ -20,6 +20,7 @@ import typer
 
 from blox import __version__
 from blox.css import service
+from blox.obs import setup_logging
 
 
 def _version(value: bool) -> None:
@@ -30,7 +31,7 @@ def _version(value: bool) -> None:
 
 def css(
     queue: str = typer.Option(
-        ..., "--queue", help="sqs://name, a bare SQS queue name, or a queue URL."
+        ..., "--queue", help="sqs://name, a queue name or URL, kinesis://stream or a stream ARN."
     ),
     bind: str = typer.Option(service.DEFAULT_BIND, "--bind", help="Listen address, host:port."),
     etcd_endpoint: list[str] = typer.Option(
@@ -44,7 +45,19 @@ def css(
         "", "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1)."
     ),
     endpoint_url: str | None = typer.Option(
-        None, "--endpoint-url", help="SQS endpoint, e.g. moto's or LocalStack's."
+        None, "--endpoint-url", help="ECS and SQS endpoint, e.g. LocalStack's."
+    ),
+    ecs_endpoint_url: str | None = typer.Option(
+        None, "--ecs-endpoint-url", help="ECS endpoint (overrides --endpoint-url), e.g. blox sim."
+    ),
+    sqs_endpoint_url: str | None = typer.Option(
+        None, "--sqs-endpoint-url", help="SQS endpoint (overrides --endpoint-url), e.g. moto."
+    ),
+    reconcile_interval: str = typer.Option(
+        "5m", "--reconcile-interval", help="Time between reconciles (e.g. 30s, 5m, 1h; 0: never)."
+    ),
+    tombstone_ttl: str = typer.Option(
+        "3h", "--tombstone-ttl", help="How long a vanished task or instance is remembered."
     ),
     pollers: int = typer.Option(2, "--pollers", help="Concurrent SQS long polls."),
     wait_time: int = typer.Option(
@@ -56,11 +69,16 @@ def css(
     account: list[str] = typer.Option(
         [], "--account", help="Only apply events of this AWS account (repeatable)."
     ),
+    log_format: str = typer.Option("text", "--log-format", help="Log lines as text or json."),
+    log_level: str = typer.Option(
+        "info", "--log-level", help="debug, info, warning, error or critical."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """Run the cluster state service until Ctrl-C or SIGTERM; prints one JSON line when ready."""
+    setup_logging(log_format, log_level)  # logs go to stderr; stdout keeps the JSON lines
     host, port = service.parse_bind(bind)
     url = service.store_url(store or None, etcd_endpoint, data_dir)
     settings = service.CssSettings(
@@ -73,7 +91,10 @@ def css(
         or os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1",
-        endpoint_url=endpoint_url,
+        sqs_endpoint_url=sqs_endpoint_url or endpoint_url,
+        ecs_endpoint_url=ecs_endpoint_url or endpoint_url,
+        reconcile_interval_s=service.parse_duration("--reconcile-interval", reconcile_interval),
+        tombstone_ttl_s=service.parse_duration("--tombstone-ttl", tombstone_ttl),
         pollers=pollers,
         wait_time_s=wait_time,
         accounts=frozenset(a.strip() for a in account) if account else None,

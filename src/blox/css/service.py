@@ -1,10 +1,12 @@
-"""Composition root for `blox css`: store, processor, SQS ingest and the read API on one loop.
+"""Composition root for `blox css`: store, processor, ingest, reconciler and the read API.
 
-`run(settings, stop=…, ready=…)` opens the store, builds the `Processor`, a boto3 SQS client,
-resolves the queue (and the dead-letter queue), binds the listen socket, starts the pollers and
-uvicorn, and calls `ready` with what a user needs to reach it. When `stop` is set (or uvicorn
-exits on a signal, or the pollers end) it shuts down in order: the HTTP server, the pollers
-(which finish and ack the batch in hand), the SQS client, the store. Caller: `blox.cli.css`.
+`run(settings, stop=…, ready=…)` opens the store (and brings its indexes up to date), builds the
+`Processor`, the source's poller (SQS, or Kinesis for `kinesis://`), the reconciler's leader
+loop on an ECS client, readiness and metrics, binds the listen socket, starts uvicorn, and calls
+`ready` with what a user needs to reach it. When `stop` is set (or uvicorn exits on a signal,
+or a loop ends) it shuts down in order: the reconciler (resigning its leadership), the HTTP
+server, the pollers (which finish and ack the batch in hand), the AWS clients, the store.
+The settings and their flag parsers live in `blox.css.settings`. Caller: `blox.cli.css`.
 """
 
 from __future__ import annotations
@@ -13,126 +15,61 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Literal
 
 import boto3
 import uvicorn
+from fastapi import FastAPI
 
-from blox import errors
 from blox.clock import Clock, SystemClock
+from blox.css import reconciler
 from blox.css.api.app import create_app
-from blox.css.errors import CssError
 from blox.css.ingest.disposition import parse_queue
-from blox.css.ingest.sqs import MAX_WAIT_TIME_S, SqsPoller, resolve_queue
-from blox.css.processor import Processor
-from blox.store import Store, open_store, url
+from blox.css.ingest.kinesis import KinesisPoller, resolve_stream
+from blox.css.ingest.sqs import SqsPoller, resolve_queue
+from blox.css.processor import Processor, reindex
+from blox.css.reconciler import Reconciler
+from blox.css.settings import (
+    DEFAULT_BIND,
+    DEFAULT_WAIT_TIME_S,
+    BindFailed,
+    CssSettings,
+    SettingsInvalid,
+    parse_bind,
+    parse_duration,
+    store_url,
+)
+from blox.ecs import EcsClient
+from blox.obs import CssMetrics, Readiness
+from blox.obs.health import store_check
+from blox.store import Store, open_store
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
+__all__ = [
+    "DEFAULT_BIND",
+    "DEFAULT_WAIT_TIME_S",
+    "BindFailed",
+    "CssSettings",
+    "SettingsInvalid",
+    "parse_bind",
+    "parse_duration",
+    "run",
+    "store_url",
+]
 
-__all__ = ["CssSettings", "SettingsInvalid", "BindFailed", "parse_bind", "store_url", "run"]
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 3000
-DEFAULT_BIND = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
-DEFAULT_WAIT_TIME_S = 10  # v0.3's long poll
 DUMMY_CREDENTIALS = "testing"  # what moto accepts; used only with an endpoint URL
 
 
-class SettingsInvalid(CssError, errors.Invalid):
-    """A `blox css` setting is malformed or contradicts another one."""
-
-
-class BindFailed(CssError, errors.Unavailable):
-    """The listen address cannot be bound (in use, not local, or not resolvable)."""
-
-
-def parse_bind(text: str) -> tuple[str, int]:
-    """`host:port` (or `[v6]:port`, or `:port` for all addresses) as (host, port)."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise SettingsInvalid(
-            f"--bind must look like host:port (e.g. {DEFAULT_BIND}), got {text!r}"
-        )
-    port = int(port_text)
-    if not 0 < port <= 65535:
-        raise SettingsInvalid(f"--bind port must be between 1 and 65535, got {port}")
-    host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
-    return host, port
-
-
-def store_url(store: str | None, etcd_endpoints: Sequence[str], data_dir: Path) -> str:
-    """The store URL from `--store`, `--etcd-endpoint`s (v0.3), or sqlite in the data folder.
-
-    Both given is fine only when they name the same etcd endpoints.
-    """
-    from_etcd = f"etcd://{','.join(e.strip() for e in etcd_endpoints)}" if etcd_endpoints else ""
-    if from_etcd:
-        try:
-            etcd = url.parse(from_etcd)
-        except errors.BloxError as exc:
-            raise SettingsInvalid(f"--etcd-endpoint must be host:port: {exc}") from exc
-    if store and from_etcd:
-        given = url.parse(store)
-        if given.scheme != "etcd" or sorted(given.endpoints) != sorted(etcd.endpoints):
-            raise SettingsInvalid(
-                f"--store {store} and --etcd-endpoint {', '.join(etcd_endpoints)} disagree; "
-                "give one of them"
-            )
-    if store:
-        url.parse(store)  # a malformed URL fails here, as one line
-        return store
-    if from_etcd:
-        return from_etcd
-    return f"sqlite:{data_dir.resolve() / 'css.db'}"
-
-
-@dataclass(frozen=True)
-class CssSettings:
-    """Everything `blox css` can be told; validated when built."""
-
-    queue: str
-    store_url: str
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    dead_letter_queue: str | None = None
-    region: str = "us-east-1"
-    endpoint_url: str | None = None  # SQS endpoint, e.g. moto's or LocalStack's
-    pollers: int = 2
-    wait_time_s: int = DEFAULT_WAIT_TIME_S
-    accounts: frozenset[str] | None = None  # None: events of every account
-
-    def __post_init__(self) -> None:
-        checks = [
-            (0 <= self.port <= 65535, f"--bind port must be within 0..65535, got {self.port}"),
-            (self.pollers >= 1, f"--pollers must be >= 1, got {self.pollers}"),
-            (
-                0 <= self.wait_time_s <= MAX_WAIT_TIME_S,
-                f"--wait-time must be within 0..{MAX_WAIT_TIME_S}, got {self.wait_time_s}",
-            ),
-            (bool(self.queue.strip()), "--queue must not be empty"),
-            (self.accounts is None or bool(self.accounts), "--account must not be empty"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise SettingsInvalid(message)
-        for spec in (self.queue, self.dead_letter_queue):
-            if spec is not None:
-                parse_queue(spec)  # kinesis:// or a malformed name fails before anything opens
-
-
 @contextlib.contextmanager
-def _sqs_client(settings: CssSettings) -> Iterator[SQSClient]:
-    dummy = settings.endpoint_url is not None and "AWS_ACCESS_KEY_ID" not in os.environ
+def _aws_client(settings: CssSettings, service: Literal["sqs", "kinesis"]) -> Iterator[Any]:
+    """A boto3 client of the event source; placeholder keys for a bare endpoint (moto)."""
+    dummy = settings.sqs_endpoint_url is not None and "AWS_ACCESS_KEY_ID" not in os.environ
     session = boto3.session.Session(
         region_name=settings.region,
         aws_access_key_id=DUMMY_CREDENTIALS if dummy else None,
         aws_secret_access_key=DUMMY_CREDENTIALS if dummy else None,
     )
-    client = session.client("sqs", endpoint_url=settings.endpoint_url)
+    client = session.client(service, endpoint_url=settings.sqs_endpoint_url)
     try:
         yield client
     finally:
@@ -170,35 +107,131 @@ async def run(
     ready: Callable[[dict[str, Any]], None] | None = None,
     clock: Clock | None = None,
 ) -> None:
-    """Ingest and serve until `stop` is set (or uvicorn exits); then stop in order."""
+    """Ingest, reconcile and serve until `stop` is set (or uvicorn exits); then stop in order."""
     clock = clock or SystemClock()
     store = await open_store(settings.store_url, clock=clock)
     try:
-        with _sqs_client(settings) as sqs:
-            queue_url = await asyncio.to_thread(resolve_queue, sqs, settings.queue)
-            dead_letter_url = None
-            if settings.dead_letter_queue:
-                dead_letter_url = await asyncio.to_thread(
-                    resolve_queue, sqs, settings.dead_letter_queue
-                )
+        await reindex(store)  # a store written before the indexes existed; a no-op after
+        with contextlib.ExitStack() as clients:
+            ecs = clients.enter_context(_ecs_client(settings, clock))
             processor = Processor(store, clock=clock, accounts=settings.accounts)
-            poller = SqsPoller(
-                sqs,
-                queue_url,
-                process=processor.process,
-                clock=clock,
-                pollers=settings.pollers,
-                wait_time_s=settings.wait_time_s,
-                dead_letter_url=dead_letter_url,
-            )
+            metrics = CssMetrics(clock=clock)
+            metrics.track_events(processor.counters)
+            poller, source = await _source(settings, clients, store, processor, metrics, clock)
+            metrics.track_ingest(poller.counters)
+            readiness = _readiness(settings, store, clock)
+            reconciling = _reconciling(settings, store, ecs, processor, clock, metrics)
             sock = _bind(settings.host, settings.port)
             try:
-                summary = {"api": _api_url(sock), "store": store.url, "queue": queue_url}
-                await _serve(store, sock, poller, stop=stop, ready=lambda: _call(ready, summary))
+                summary = {"api": _api_url(sock), "store": store.url, "queue": source}
+                app = create_app(store=store, readiness=readiness, metrics=metrics)
+                await _serve(
+                    app,
+                    sock,
+                    poller,
+                    reconciling,
+                    stop=stop,
+                    ready=lambda: _call(ready, summary),
+                )
             finally:
                 sock.close()
     finally:
         await store.close()
+
+
+async def _source(
+    settings: CssSettings,
+    clients: contextlib.ExitStack,
+    store: Store,
+    processor: Processor,
+    metrics: CssMetrics,
+    clock: Clock,
+) -> tuple[SqsPoller | KinesisPoller, str]:
+    """The poller of `--queue` (an SQS queue or a Kinesis stream) and the source's URL or ARN."""
+    if parse_queue(settings.queue)[0] == "kinesis":
+        kinesis = clients.enter_context(_aws_client(settings, "kinesis"))
+        stream_arn = await asyncio.to_thread(resolve_stream, kinesis, settings.queue)
+        poller = KinesisPoller(
+            kinesis,
+            stream_arn,
+            store=store,
+            process=processor.process,
+            clock=clock,
+            observe_lag=metrics.observe_lag,
+        )
+        return poller, stream_arn
+    sqs = clients.enter_context(_aws_client(settings, "sqs"))
+    queue_url = await asyncio.to_thread(resolve_queue, sqs, settings.queue)
+    dead_letter_url = None
+    if settings.dead_letter_queue:
+        dead_letter_url = await asyncio.to_thread(resolve_queue, sqs, settings.dead_letter_queue)
+    sqs_poller = SqsPoller(
+        sqs,
+        queue_url,
+        process=processor.process,
+        clock=clock,
+        pollers=settings.pollers,
+        wait_time_s=settings.wait_time_s,
+        dead_letter_url=dead_letter_url,
+        observe_lag=metrics.observe_lag,
+    )
+    return sqs_poller, queue_url
+
+
+@contextlib.contextmanager
+def _ecs_client(settings: CssSettings, clock: Clock) -> Iterator[EcsClient]:
+    client = EcsClient.create(
+        region=settings.region, endpoint_url=settings.ecs_endpoint_url, clock=clock
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _readiness(settings: CssSettings, store: Store, clock: Clock) -> Readiness:
+    """Ready when the store answers and, if reconciling, a pass finished since this start.
+
+    The pass may be another replica's (the leader's): the marker is read from the store.
+    """
+    readiness = Readiness(clock=clock)
+    readiness.add_check("store", store_check(store))
+    if settings.reconcile_interval_s:
+        started = clock.now()
+
+        async def reconciled() -> bool:
+            finished = await reconciler.last_reconciled(store)
+            return finished is not None and finished >= started
+
+        readiness.add_check(
+            "reconcile", reconciled, failing="no reconcile pass has finished since the start"
+        )
+    return readiness
+
+
+def _reconciling(
+    settings: CssSettings,
+    store: Store,
+    ecs: EcsClient,
+    processor: Processor,
+    clock: Clock,
+    metrics: CssMetrics,
+) -> Coroutine[Any, Any, None] | None:
+    """The reconciler's leader loop, or None when `--reconcile-interval 0` turned it off."""
+    if settings.reconcile_interval_s == 0:
+        return None
+    pass_ = Reconciler(store, ecs, processor, clock=clock, tombstone_ttl_s=settings.tombstone_ttl_s)
+    return reconciler.lead(
+        store,
+        pass_,
+        interval_s=settings.reconcile_interval_s,
+        identity=settings.identity,
+        clock=clock,
+        on_report=lambda r: metrics.reconcile_finished(
+            r.duration_s, written=r.written, tombstoned=r.tombstoned
+        ),
+        on_failure=lambda _: metrics.reconcile_failed(),
+    )
 
 
 def _call(ready: Callable[[dict[str, Any]], None] | None, summary: dict[str, Any]) -> None:
@@ -207,27 +240,36 @@ def _call(ready: Callable[[dict[str, Any]], None] | None, summary: dict[str, Any
 
 
 async def _serve(
-    store: Store,
+    app: FastAPI,
     sock: socket.socket,
-    poller: SqsPoller,
+    poller: SqsPoller | KinesisPoller,
+    reconciling: Coroutine[Any, Any, None] | None,
     *,
     stop: asyncio.Event,
     ready: Callable[[], None],
 ) -> None:
-    config = uvicorn.Config(create_app(store=store), log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", log_config=None)
     server = uvicorn.Server(config)
     polling = asyncio.create_task(poller.run(), name="blox.css.poller")
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.css.api")
     stopped = asyncio.create_task(stop.wait(), name="blox.css.stop")
+    background = set()
+    if reconciling is not None:
+        background.add(asyncio.create_task(reconciling, name="blox.css.reconciler"))
     ready()
     try:
-        await asyncio.wait({polling, serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {polling, serving, stopped, *background}, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         stopped.cancel()
+        for task in background:  # a pass in hand is cut: its writes are version-ordered
+            task.cancel()
+        await asyncio.wait(background or {stopped})
         server.should_exit = True
         await asyncio.wait({serving})
         await poller.stop()  # finishes and acks the batch in hand
         await asyncio.wait({polling})
-    for task in (serving, polling):  # a crash of either is reported, not swallowed
+    for task in (serving, polling, *background):  # a crash is reported, not swallowed
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
