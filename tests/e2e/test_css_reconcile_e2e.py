@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from blox.testing.etcd import EtcdServer
 from blox.testing.ports import free_port
 from tests.e2e.aws import DEADLINE_S, DEFINITION, client, until
 
@@ -152,3 +153,78 @@ def test_dropped_duplicated_reordered_events_converge_by_reconcile(
             ecs.close()
             sqs.delete_queue(QueueUrl=queue_url)
             sqs.close()
+
+
+def _passes(api: httpx.Client) -> float:
+    """Reconcile passes this replica ran, from its /metrics."""
+    for line in api.get("/metrics").text.splitlines():
+        if line.startswith("blox_css_reconcile_duration_seconds_count"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no reconcile duration metric")
+
+
+def test_two_replicas_on_one_etcd_share_ingest_and_one_reconciles(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    """Both replicas poll one queue into one etcd; the result is the simulator's truth (no
+    faults, and no reconcile after the first: what converges here, ingest wrote), and only the
+    elected replica ran that first reconcile pass."""
+    etcd = EtcdServer(tmp_path / "etcd")
+    etcd.start()
+    sqs = client("sqs", moto_endpoint)
+    queue_url = sqs.create_queue(QueueName=f"css-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    sim_port = free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    ecs = client("ecs", sim_url)
+    sim = _popen(
+        *("sim", "up", "--sink", "sqs", "--aws-endpoint-url", moto_endpoint),
+        *("--queue-url", queue_url, "--port", str(sim_port), "--instances", "8"),
+        *("--seed", "3", "--pending-seconds", "0.2"),
+    )
+    ports = [free_port(), free_port()]
+    replicas = [
+        _popen(
+            *("css", "--queue", queue_url, "--sqs-endpoint-url", moto_endpoint),
+            *("--ecs-endpoint-url", sim_url, "--reconcile-interval", "1h"),
+            *("--store", etcd.url, "--bind", f"127.0.0.1:{port}", "--wait-time", "1"),
+        )
+        for port in ports
+    ]
+    apis = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0) for port in ports]
+    try:
+        until(lambda: _healthy(f"{sim_url}/_sim/healthz"), what="the simulator")
+        for port in ports:
+            until(lambda p=port: _healthy(f"http://127.0.0.1:{p}/readyz"), what="a ready replica")  # type: ignore[misc]
+        instances = ecs.list_container_instances(cluster="default")["containerInstanceArns"]
+        ecs.register_task_definition(**DEFINITION)
+        started = []
+        for _ in range(4):
+            placed = ecs.start_task(
+                cluster="default", taskDefinition="web", containerInstances=instances
+            )
+            started += [t["taskArn"] for t in placed["tasks"]]
+        for task in started[::3]:
+            ecs.stop_task(cluster="default", task=task, reason="e2e")
+        until(
+            lambda: all(
+                t["lastStatus"] in ("RUNNING", "STOPPED")
+                for t in ecs.describe_tasks(cluster="default", tasks=started)["tasks"]
+            ),
+            what="the simulator to settle",
+        )
+        truth = _truth(ecs)
+        assert len(truth) == 8 + 32
+        for api in apis:
+            until(lambda a=api: _css_view(a) == truth, what="each replica to show the truth")  # type: ignore[misc]
+        assert sorted(_passes(api) for api in apis) == [0, 1], "one leader reconciled, once"
+    finally:
+        try:
+            for process in (*replicas, sim):
+                _stop(process)
+        finally:
+            for api in apis:
+                api.close()
+            ecs.close()
+            sqs.delete_queue(QueueUrl=queue_url)
+            sqs.close()
+            etcd.stop()

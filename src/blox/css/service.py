@@ -16,6 +16,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import timedelta
 from typing import Any, Literal
 
 import boto3
@@ -190,21 +191,24 @@ def _ecs_client(settings: CssSettings, clock: Clock) -> Iterator[EcsClient]:
 
 
 def _readiness(settings: CssSettings, store: Store, clock: Clock) -> Readiness:
-    """Ready when the store answers and, if reconciling, a pass finished since this start.
+    """Ready when the store answers and, if reconciling, the store was reconciled lately.
 
-    The pass may be another replica's (the leader's): the marker is read from the store.
+    "Lately": a pass finished since this process started, or within the last two intervals.
+    The pass may be another replica's (the leader's): the marker is read from the store, so a
+    standby restarted between two passes is ready at once, not an interval later.
     """
     readiness = Readiness(clock=clock)
     readiness.add_check("store", store_check(store))
     if settings.reconcile_interval_s:
         started = clock.now()
+        recent = timedelta(seconds=2 * settings.reconcile_interval_s)
 
         async def reconciled() -> bool:
             finished = await reconciler.last_reconciled(store)
-            return finished is not None and finished >= started
+            return finished is not None and finished >= min(started, clock.now() - recent)
 
         readiness.add_check(
-            "reconcile", reconciled, failing="no reconcile pass has finished since the start"
+            "reconcile", reconciled, failing="no reconcile pass has finished lately"
         )
     return readiness
 
