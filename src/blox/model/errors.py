@@ -3,7 +3,8 @@
 ModelError
  ├── ArnInvalid(Invalid)                    a string is not an ECS ARN we understand
  ├── EventInvalid(Invalid, Permanent)       an SQS body is not a usable ECS state-change event
- └── RecordInvalid(Invalid, Permanent)      stored bytes are not a record this code wrote
+ ├── RecordInvalid(Invalid, Permanent)      stored bytes are not a record this code wrote
+ └── DaemonInvalid(Invalid, Permanent)      an environment, revision or rollout setting is invalid
 """
 
 from __future__ import annotations
@@ -25,3 +26,7 @@ class EventInvalid(ModelError, errors.Invalid, errors.Permanent):
 
 class RecordInvalid(ModelError, errors.Invalid, errors.Permanent):
     """Raised by `ecs.decode` when stored bytes are not an encoded record."""
+
+
+class DaemonInvalid(ModelError, errors.Invalid, errors.Permanent):
+    """Raised by `blox.model.daemon` for a name, share, constraint or policy out of its rules."""
