@@ -171,6 +171,7 @@ def test_css_ingests_the_simulators_events_serves_them_and_keeps_them_over_a_res
         (("--queue", "q", "--reconcile-interval", "0.5s"), "at least 1s"),
         (("--queue", "q", "--tombstone-ttl", "-1h"), "--tombstone-ttl"),
         (("--queue", "q", "--log-format", "xml"), "--log-format"),
+        (("--queue", "q", "--visibility-timeout", "0"), "--visibility-timeout"),
         (("--queue", "q", "--log-level", "loud"), "--log-level"),
     ],
 )

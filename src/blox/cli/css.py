@@ -63,6 +63,9 @@ def css(
     wait_time: int = typer.Option(
         service.DEFAULT_WAIT_TIME_S, "--wait-time", help="SQS long poll, seconds (0-20)."
     ),
+    visibility_timeout: int = typer.Option(
+        30, "--visibility-timeout", help="Seconds a received message stays hidden (1-43200)."
+    ),
     dead_letter_queue: str | None = typer.Option(
         None, "--dead-letter-queue", help="Where poison messages go (name or URL)."
     ),
@@ -97,6 +100,7 @@ def css(
         tombstone_ttl_s=service.parse_duration("--tombstone-ttl", tombstone_ttl),
         pollers=pollers,
         wait_time_s=wait_time,
+        visibility_s=visibility_timeout,
         accounts=frozenset(a.strip() for a in account) if account else None,
     )
     if not store and not etcd_endpoint:

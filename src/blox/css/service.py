@@ -173,6 +173,7 @@ async def _source(
         clock=clock,
         pollers=settings.pollers,
         wait_time_s=settings.wait_time_s,
+        visibility_s=settings.visibility_s,
         dead_letter_url=dead_letter_url,
         observe_lag=metrics.observe_lag,
     )

@@ -34,6 +34,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_BIND = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_WAIT_TIME_S = 10  # v0.3's long poll
+DEFAULT_VISIBILITY_S = 30  # SQS's default; a slow batch is extended while in hand
+MAX_VISIBILITY_S = 43_200  # SQS's limit: 12 hours
 DEFAULT_RECONCILE_INTERVAL_S = 300.0  # the issue's 5 minutes
 DEFAULT_TOMBSTONE_TTL_S = 3 * 3600.0  # ECS forgets a stopped task after about an hour
 
@@ -115,6 +117,7 @@ class CssSettings:
     tombstone_ttl_s: float = DEFAULT_TOMBSTONE_TTL_S
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     pollers: int = 2
+    visibility_s: int = DEFAULT_VISIBILITY_S
     wait_time_s: int = DEFAULT_WAIT_TIME_S
     accounts: frozenset[str] | None = None  # None: events of every account
 
@@ -122,6 +125,11 @@ class CssSettings:
         checks = [
             (0 <= self.port <= 65535, f"--bind port must be within 0..65535, got {self.port}"),
             (self.pollers >= 1, f"--pollers must be >= 1, got {self.pollers}"),
+            (
+                1 <= self.visibility_s <= MAX_VISIBILITY_S,
+                f"--visibility-timeout must be within 1..{MAX_VISIBILITY_S}, "
+                f"got {self.visibility_s}",
+            ),
             (
                 0 <= self.wait_time_s <= MAX_WAIT_TIME_S,
                 f"--wait-time must be within 0..{MAX_WAIT_TIME_S}, got {self.wait_time_s}",

@@ -92,8 +92,8 @@ def parse(body: str, *, accounts: frozenset[str] | None = None) -> Event:
     if not isinstance(detail_type, str) or detail_type not in _KINDS:
         raise EventInvalid(f"unknown detail-type {detail_type!r}")
     cls, arn_field, resource_type = _KINDS[detail_type]
-    account = _string(envelope, "account", "")
-    region = _string(envelope, "region", "")
+    account = _optional_string(envelope, "account")
+    region = _optional_string(envelope, "region")
     detail = envelope.get("detail")
     if not isinstance(detail, dict):
         raise EventInvalid(f"detail is missing or not an object in a {detail_type!r} event")
@@ -102,6 +102,9 @@ def parse(body: str, *, accounts: frozenset[str] | None = None) -> Event:
         raise EventInvalid(f"detail.version {version!r} is not a non-negative integer")
     cluster = _arn(detail, "clusterArn", "cluster")
     entity = _arn(detail, arn_field, resource_type)
+    # moto's EventBridge drops `account` on the way to SQS; AWS always sends both. Absent, they
+    # are the cluster's own (the ARN is the authority anyway); present, they must agree.
+    account, region = account or cluster.account, region or cluster.region
     _check_owner(cluster=cluster, entity=entity, account=account, region=region)
     if accounts is not None and cluster.account not in accounts:
         raise EventInvalid(f"account {cluster.account} is not in the allowed accounts")
@@ -130,6 +133,15 @@ def _string(obj: dict[str, Any], name: str, where: str) -> str:
     value = obj.get(name)
     if not isinstance(value, str) or not value:
         raise EventInvalid(f"{where}{name} is missing or not a non-empty string")
+    return value
+
+
+def _optional_string(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise EventInvalid(f"{name} is not a non-empty string")
     return value
 
 

@@ -141,7 +141,8 @@ INVALID_ENVELOPES = [
     pytest.param(_set("detail.taskArn", T1_ELSEWHERE), "account", id="task of another account"),
     pytest.param(_set("detail.taskArn", T1_OTHER_CLUSTER), "another cluster", id="other cluster"),
     pytest.param(_set("account", OTHER_ACCOUNT), "envelope", id="envelope of another account"),
-    pytest.param(_drop("account"), "account", id="account is missing"),
+    pytest.param(_set("account", ""), "account", id="account is empty"),
+    pytest.param(_set("region", 7), "region", id="region is not a string"),
     pytest.param(_set("time", 1700000000), "time", id="time is a number"),
     pytest.param(_set("time", "yesterday"), "time", id="time is not ISO-8601"),
 ]
@@ -183,3 +184,13 @@ def test_an_instance_event_needs_its_container_instance_arn() -> None:
 def test_an_account_outside_the_allow_list_is_rejected() -> None:
     with pytest.raises(events.EventInvalid, match="111122223333 is not in the allowed accounts"):
         events.parse(body("task-running"), accounts=frozenset({OTHER_ACCOUNT}))
+
+
+def test_an_envelope_without_account_or_region_takes_the_clusters() -> None:
+    """moto's EventBridge drops `account` on its way to SQS; the cluster ARN is the authority."""
+    raw = json.loads(body("task-running"))
+    del raw["account"], raw["region"]
+    event = events.parse(json.dumps(raw))
+    assert (event.account, event.region) == ("111122223333", "us-east-1")
+    with pytest.raises(events.EventInvalid, match="111122223333 is not in the allowed accounts"):
+        events.parse(json.dumps(raw), accounts=frozenset({OTHER_ACCOUNT}))
