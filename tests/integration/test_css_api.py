@@ -197,6 +197,20 @@ async def test_scenario_13_task_filters_alone_and_combined_narrow_correctly(
     assert "nextToken" not in response.json()
 
 
+@pytest.mark.parametrize("route", ["tasks", "instances"])
+async def test_a_list_names_the_store_revision_it_read_at(
+    client: httpx.AsyncClient, store: Store, route: str
+) -> None:
+    """List, then stream from `X-Blox-Store-Revision` + 1: no change falls between the two."""
+    before = await store.revision()
+    response = await client.get(f"/v1/{route}")
+    assert response.status_code == 200
+    revision = int(response.headers["x-blox-store-revision"])
+    assert revision == before
+    versions = [int(i["metadata"]["entityVersion"]) for i in response.json()["items"]]
+    assert versions and max(versions) <= revision
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
@@ -367,6 +381,9 @@ class Exploding:
         raise self.exc
 
     async def list(self, prefix: str, *, limit: int = 0, after: str | None = None) -> Any:
+        raise self.exc
+
+    async def revision(self) -> int:
         raise self.exc
 
 

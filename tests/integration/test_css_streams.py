@@ -191,6 +191,19 @@ async def test_scenario_15_replay_from_n_includes_n_then_follows_live(
         assert live["entity"]["taskARN"] == T1.replace(T1_ID, "a" * 32)
 
 
+async def test_a_stream_names_the_first_version_it_delivers(
+    client: httpx.AsyncClient, served: Served
+) -> None:
+    """`X-Blox-Entity-Version` lets a client that saw nothing yet resume without a gap."""
+    current = await served.store.revision()
+    async with client.stream("GET", "/v1/stream/tasks") as response:
+        assert int(response.headers["x-blox-entity-version"]) == current + 1
+        revision = await served.change(1)
+        assert versions(await Lines(response).objects(1)) == [revision]
+    async with client.stream("GET", f"/v1/stream/tasks?entityVersion={revision}") as response:
+        assert int(response.headers["x-blox-entity-version"]) == revision
+
+
 async def test_deletes_are_sent_only_when_asked_and_marked(
     client: httpx.AsyncClient, served: Served
 ) -> None:

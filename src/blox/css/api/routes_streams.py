@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from blox.contract import css, texts
 from blox.css.api.errors import render
-from blox.css.api.responses import query_parameters, store_of
+from blox.css.api.responses import START_HEADER, query_parameters, store_of
 from blox.model import ecs
 from blox.model.errors import RecordInvalid
 from blox.store import Change, Store, errors, keys
@@ -111,7 +111,8 @@ async def _stream(request: Request, kind: ecs.Kind) -> Response:
     heartbeat_s: float = getattr(request.app.state, "heartbeat_s", HEARTBEAT_S)
     prefix, public = _KINDS[kind]
     lines = _lines(store, prefix, start, heartbeat_s, lambda c: _line(c, kind, public, deletes))
-    return StreamingResponse(lines, media_type=CONTENT_TYPE, headers={"Connection": "Keep-Alive"})
+    headers = {"Connection": "Keep-Alive", START_HEADER: str(start)}
+    return StreamingResponse(lines, media_type=CONTENT_TYPE, headers=headers)
 
 
 def _parse_version(text: str) -> int | None:

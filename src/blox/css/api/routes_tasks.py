@@ -40,12 +40,15 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 async def list_tasks(request: Request) -> Response:
     """Lists all tasks, after applying filters if any."""
     filters, paging = queries.task_query(request.query_params.multi_items())
-    listing = await queries.list_records(store_of(request), filters, paging)
+    store = store_of(request)
+    revision = await store.revision()  # every change after it has a higher entityVersion
+    listing = await queries.list_records(store, filters, paging)
     return json_response(
         css.TasksPage(
             items=[css.task_public(f.record, f.mod_revision) for f in listing.items],
             next_token=listing.next_token,
-        )
+        ),
+        revision=revision,
     )
 
 
