@@ -165,6 +165,25 @@ async def test_describe_batches_beyond_100_ids_and_merges_failures(
     assert isinstance(detail["createdAt"], str) and detail["createdAt"].endswith("Z")
 
 
+async def test_describe_clusters_tells_active_inactive_and_missing_apart(
+    client: EcsClient, sim: BackgroundServer, fleet: dict[str, list[str]], calls: Counter[str]
+) -> None:
+    sim.call(lambda: sim.state.create_cluster(name="retired"))
+    sim.call(lambda: sim.state.delete_cluster(cluster="retired"))
+    small = next(c for c in await client.list_clusters() if c.endswith("/small"))
+    found = await client.describe_clusters(["big", small, "retired", "absent"])
+    statuses = {c["clusterName"]: (c["status"], c["clusterArn"]) for c in found.items}
+    assert statuses == {
+        "big": ("ACTIVE", small.replace("/small", "/big")),
+        "small": ("ACTIVE", small),
+        "retired": ("INACTIVE", small.replace("/small", "/retired")),
+    }
+    assert [(f.arn, f.reason) for f in found.failures] == [
+        (small.replace("/small", "/absent"), "MISSING")
+    ]
+    assert calls["DescribeClusters"] == 1
+
+
 async def test_tasks_move_through_the_lifecycle_and_stop(
     client: EcsClient, sim: BackgroundServer, fleet: dict[str, list[str]]
 ) -> None:

@@ -42,7 +42,11 @@ __all__ = [
 
 class _Wire(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
+        # extra="ignore": an older SDK must read a newer server's additions.
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        extra="ignore",
     )
 
 
@@ -116,6 +120,10 @@ class TaskDetailPublic(_Wire):
     task_definition_arn: str = Field(
         validation_alias="taskDefinitionARN", serialization_alias="taskDefinitionARN"
     )
+    # blox-ecs additions (v0.3 clients ignore them): what the daemon scheduler plans with.
+    group: str | None = None
+    health_status: str | None = None
+    version: int | None = None  # ECS's own version of the task (detail.version)
 
 
 class TaskPublic(_Wire):
@@ -172,6 +180,10 @@ class ContainerInstanceDetailPublic(_Wire):
     remaining_resources: list[ContainerInstanceResourcePublic]
     status: str
     version_info: ContainerInstanceVersionInfoPublic
+    # blox-ecs additions (v0.3 clients ignore them).
+    running_tasks_count: int | None = None
+    pending_tasks_count: int | None = None
+    version: int | None = None  # ECS's own version of the instance (detail.version)
 
 
 class ContainerInstancePublic(_Wire):
@@ -218,6 +230,9 @@ def task_public(record: ecs.Record, mod_revision: int) -> TaskPublic:
             stopped_reason=_text(d.get("stoppedReason")),
             task_arn=_text(d.get("taskArn")) or record.arn,
             task_definition_arn=_text(d.get("taskDefinitionArn")) or "",
+            group=_text(d.get("group")),
+            health_status=_text(d.get("healthStatus")),
+            version=record.version,
         ),
     )
 
@@ -249,6 +264,9 @@ def instance_public(record: ecs.Record, mod_revision: int) -> ContainerInstanceP
                 agent_version=_text(version_info.get("agentVersion")),
                 docker_version=_text(version_info.get("dockerVersion")),
             ),
+            running_tasks_count=_count(d.get("runningTasksCount")),
+            pending_tasks_count=_count(d.get("pendingTasksCount")),
+            version=record.version,
         ),
     )
 
@@ -324,6 +342,10 @@ def _time(value: object) -> str | None:
 
 def _int(value: object) -> int:
     return value if type(value) is int else 0
+
+
+def _count(value: object) -> int | None:
+    return value if type(value) is int and value >= 0 else None
 
 
 def _list(value: object) -> list[Any]:

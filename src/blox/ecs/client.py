@@ -23,6 +23,7 @@ from botocore.config import Config
 from mypy_boto3_ecs.client import ECSClient
 from mypy_boto3_ecs.literals import ContainerInstanceStatusType, DesiredStatusType
 from mypy_boto3_ecs.type_defs import (
+    ClusterTypeDef,
     ContainerInstanceTypeDef,
     ListClustersRequestTypeDef,
     ListContainerInstancesRequestTypeDef,
@@ -206,6 +207,18 @@ class EcsClient:
             request["nextToken"] = token
 
     # -- describes (batches of 100) --------------------------------------------------------
+
+    async def describe_clusters(self, refs: Sequence[str]) -> Described[ClusterTypeDef]:
+        """The clusters named (names or ARNs, any number), INACTIVE ones included; MISSING
+        and other failures merged. No name, no call (ECS would describe `default`)."""
+        found: Described[ClusterTypeDef] = Described()
+        for batch in _batches(refs, DESCRIBE_BATCH):
+            page = await self._call(
+                "DescribeClusters", partial(self.boto.describe_clusters, clusters=batch)
+            )
+            found.items.extend(page.get("clusters", []))
+            found.failures.extend(convert.failures(page.get("failures", [])))
+        return found
 
     async def describe_container_instances(
         self, cluster: str, arns: Sequence[str]

@@ -147,19 +147,70 @@ def _unescape(text: str) -> str:
     return _ESCAPED.sub(lambda m: "%" if m[1] == "25" else SEPARATOR, text)
 
 
+# -- The daemon scheduler (`blox.scheduler.environments`). Environment names match
+# `[a-zA-Z0-9_-]{1,30}` (v0.3), so they never contain SEPARATOR and need no escaping.
+REVISIONS = "scheduler/revisions/"
+DEPLOYMENT_ORDER = "scheduler/deployment-order/"
+SCHEDULER_STATUS = "scheduler/status/"
+REVISION_DIGITS = 10  # zero-padded, so that key order is number order
+DEPLOYMENT_SEQ_DIGITS = 12
+_DEPLOYMENT_SEQ_MAX = 10**DEPLOYMENT_SEQ_DIGITS - 1
+
+
 def environment(name: str) -> str:
     """The record of one daemon environment."""
     return f"{ENVIRONMENTS}{name}"
 
 
+def environment_name(key: str) -> str:
+    """The environment name in an environment record key; ValueError for any other key."""
+    name = key.removeprefix(ENVIRONMENTS)
+    if not key.startswith(ENVIRONMENTS) or not name or SEPARATOR in name or "/" in name:
+        raise ValueError(f"{key!r} is not an environment record key")
+    return name
+
+
+def revision(environment_name: str, number: int) -> str:
+    """The record of one revision of an environment (numbers from 1)."""
+    if not 1 <= number < 10**REVISION_DIGITS:
+        raise ValueError(f"revision number {number} is out of range")
+    return f"{revisions_of(environment_name)}{number:0{REVISION_DIGITS}d}"
+
+
+def revisions_of(environment_name: str) -> str:
+    """The prefix of every revision of one environment, listed oldest first."""
+    return f"{REVISIONS}{environment_name}{SEPARATOR}"
+
+
 def deployment(environment_name: str, deployment_id: str) -> str:
-    """The record of one deployment of an environment."""
+    """The record of one deployment of an environment, by its id."""
     return f"{deployments_of(environment_name)}{deployment_id}"
 
 
 def deployments_of(environment_name: str) -> str:
-    """The prefix of every deployment of one environment."""
+    """The prefix of every deployment of one environment (in id order: see `deployment_order`)."""
     return f"{DEPLOYMENTS}{environment_name}{SEPARATOR}"
+
+
+def deployment_order(environment_name: str, seq: int) -> str:
+    """The order entry of the `seq`-th deployment of an environment; its value is the id.
+
+    The number is stored inverted, so that a list of `deployment_orders_of` reads newest first.
+    """
+    if not 1 <= seq <= _DEPLOYMENT_SEQ_MAX:
+        raise ValueError(f"deployment sequence number {seq} is out of range")
+    inverted = _DEPLOYMENT_SEQ_MAX - seq
+    return f"{deployment_orders_of(environment_name)}{inverted:0{DEPLOYMENT_SEQ_DIGITS}d}"
+
+
+def deployment_orders_of(environment_name: str) -> str:
+    """The prefix of the order entries of one environment's deployments, newest first."""
+    return f"{DEPLOYMENT_ORDER}{environment_name}{SEPARATOR}"
+
+
+def scheduler_status(environment_name: str) -> str:
+    """The status counters the scheduler's controller last wrote for one environment."""
+    return f"{SCHEDULER_STATUS}{environment_name}"
 
 
 def split(key: str) -> tuple[str, str]:

@@ -34,7 +34,7 @@ def wire(model: css.TaskPublic | css.ContainerInstancePublic) -> Any:
 
 
 def test_the_contract_package_declares_its_surface() -> None:
-    assert blox.contract.__all__ == ["css", "texts"]
+    assert blox.contract.__all__ == ["css", "scheduler", "texts"]
     for name in css.__all__:
         assert hasattr(css, name), name
 
@@ -75,6 +75,9 @@ def test_a_running_task_renders_as_the_v03_task_json() -> None:
             "startedBy": "blox-env-logs-rev3",
             "taskARN": T1,
             "taskDefinitionARN": f"{A}:task-definition/log-shipper:7",
+            # blox-ecs additions, which v0.3 clients ignore:
+            "group": "family:log-shipper",
+            "version": 2,
         },
     }
 
@@ -135,6 +138,10 @@ def test_an_active_instance_renders_as_the_v03_container_instance_json() -> None
                 "agentVersion": "1.101.3",
                 "dockerVersion": "DockerVersion: 25.0.8",
             },
+            # blox-ecs additions, which v0.3 clients ignore:
+            "runningTasksCount": 1,
+            "pendingTasksCount": 1,
+            "version": 318,
         },
     }
     assert len(attributes) == 55

@@ -111,6 +111,31 @@ async def test_describe_nothing_makes_no_call(stubbed: Any) -> None:
     client, _, _ = stubbed
     found = await client.describe_container_instances("fleet", [])
     assert found.items == [] and found.failures == []
+    clusters = await client.describe_clusters([])  # ECS would describe `default`: no call
+    assert clusters.items == [] and clusters.failures == []
+
+
+async def test_describe_clusters_batches_by_100_and_merges_failures(stubbed: Any) -> None:
+    client, stubber, _ = stubbed
+    names = [f"c{n}" for n in range(150)]
+    for start, end in ((0, 100), (100, 150)):
+        stubber.add_response(
+            "describe_clusters",
+            {
+                "clusters": [
+                    {"clusterArn": f"{CLUSTER}-{n}", "status": "ACTIVE"}
+                    for n in names[start : end - 1]
+                ],
+                "failures": [{"arn": f"{CLUSTER}-{names[end - 1]}", "reason": "MISSING"}],
+            },
+            {"clusters": names[start:end]},
+        )
+    found = await client.describe_clusters(names)
+    assert len(found.items) == 148
+    assert [(f.arn, f.reason) for f in found.failures] == [
+        (f"{CLUSTER}-c99", "MISSING"),
+        (f"{CLUSTER}-c149", "MISSING"),
+    ]
 
 
 async def test_start_task_batches_by_10_and_merges_failures(stubbed: Any) -> None:

@@ -1,0 +1,150 @@
+"""Build the daemon scheduler's HTTP app: `create_app(store=..., catalog=...)`, no module-level app.
+
+Routes: `GET /v1/ping` and the environment and deployment routes, plus for operators
+`GET /healthz` (alive), `GET /readyz` (200 or 503 with each check, from `readiness`) and, when
+`metrics` is given, `GET /metrics`, its middleware timing every request; the three are left
+out of /openapi.json, and so are FastAPI's 422 answers (this API answers 400). Errors are
+rendered by `errors.install`; v0.3 redirected trailing slashes, and so does
+`_strip_trailing_slash` (307, query kept). Callers: the scheduler service and the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from blox import __version__
+from blox.clock import Clock, SystemClock
+from blox.obs import Readiness, RequestMetrics
+from blox.obs.health import store_check
+from blox.scheduler.api import errors, routes_deployments, routes_environments
+from blox.scheduler.api.wire import CONTENT_TYPE
+from blox.scheduler.catalog import EcsCatalog
+from blox.store import Store
+
+__all__ = ["HttpMetrics", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+class HttpMetrics(Protocol):
+    """What `/metrics` needs: request timing and an exposition (`blox.obs` metrics fit)."""
+
+    @property
+    def requests(self) -> RequestMetrics:
+        """Times every request."""
+        ...
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The scrape body and its content type."""
+        ...
+
+
+def create_app(
+    *,
+    store: Store,
+    catalog: EcsCatalog,
+    clock: Clock | None = None,
+    readiness: Readiness | None = None,
+    metrics: HttpMetrics | None = None,
+) -> FastAPI:
+    """The scheduler API over `store`, checking clusters and task definitions with `catalog`.
+
+    The store stays open and owned by the caller. `clock`: the time records are stamped with
+    (default: the system's). `readiness`: what `/readyz` reports (default: only "store").
+    `metrics`: what `/metrics` exposes (default: no `/metrics`, no request timing).
+    """
+    app = FastAPI(
+        title="blox-ecs daemon scheduler",
+        version=__version__,
+        redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
+    )
+    if readiness is None:
+        readiness = Readiness()
+        readiness.add_check("store", store_check(store))
+    app.state.store = store
+    app.state.catalog = catalog
+    app.state.clock = clock or SystemClock()
+    app.state.readiness = readiness
+    app.state.metrics = metrics
+    app.add_api_route("/v1/ping", _ping, methods=["GET"], response_class=Response)
+    app.include_router(routes_environments.router)
+    app.include_router(routes_deployments.router)
+    operator: list[tuple[str, Callable[..., Awaitable[Response]]]] = [
+        ("/healthz", _healthz),
+        ("/readyz", _readyz),
+    ]
+    if metrics is not None:
+        operator.append(("/metrics", _metrics))
+    for path, endpoint in operator:
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+    app.add_middleware(BaseHTTPMiddleware, dispatch=_strip_trailing_slash)
+    errors.install(
+        app,
+        [*app.router.routes, *routes_environments.router.routes, *routes_deployments.router.routes],
+    )
+    if metrics is not None:
+        app.add_middleware(metrics.requests.middleware)  # outermost: times redirects and 500s
+    _document_400_not_422(app)
+    return app
+
+
+async def _ping() -> Response:
+    """Ping server for health status (v0.3: an empty 200)."""
+    return Response(status_code=200, media_type=CONTENT_TYPE)
+
+
+async def _healthz() -> Response:
+    return PlainTextResponse("ok", media_type="text/plain; charset=utf-8")
+
+
+async def _readyz(request: Request) -> Response:
+    readiness: Readiness = request.app.state.readiness
+    report = await readiness.report()
+    if not report.ready:
+        logger.debug("not ready: %s", ", ".join(report.failing))
+    return JSONResponse(report.as_json(), status_code=200 if report.ready else 503)
+
+
+async def _metrics(request: Request) -> Response:
+    metrics: HttpMetrics = request.app.state.metrics
+    body, content_type = metrics.exposition(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """Drop FastAPI's 422 answers from the schema: validation errors are 400s here."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _strip_trailing_slash(request: Request, call_next: RequestResponseEndpoint) -> Response:
+    # The path as sent, still percent-encoded: `request.url.path` drops tabs and newlines
+    # (urlsplit), so "/v1/environments/%0A" would look like a trailing slash (as in the CSS).
+    raw: bytes = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
+    path = raw.decode("latin-1")
+    if len(path) > 1 and path.endswith("/"):
+        target = "/" + path.strip("/")  # never "//host": that would redirect off-site
+        query = request.url.query
+        return RedirectResponse(target + (f"?{query}" if query else ""), status_code=307)
+    return await call_next(request)
