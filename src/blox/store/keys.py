@@ -213,6 +213,22 @@ def scheduler_status(environment_name: str) -> str:
     return f"{SCHEDULER_STATUS}{environment_name}"
 
 
+SCHEDULER_STARTS = "scheduler/starts/"
+
+
+def scheduler_start(environment_name: str, container_instance_arn: str) -> str:
+    """A StartTask the scheduler issued on one instance and has not yet seen in the CSS.
+
+    Written before the call, so that a new leader after a crash knows it (no double start).
+    """
+    return f"{scheduler_starts_of(environment_name)}{container_instance_arn}"
+
+
+def scheduler_starts_of(environment_name: str) -> str:
+    """The prefix of the issued, not yet observed starts of one environment."""
+    return f"{SCHEDULER_STARTS}{environment_name}{SEPARATOR}"
+
+
 def split(key: str) -> tuple[str, str]:
     """(prefix and owner, last part) of a record key, e.g. (tasks_of(cluster), task_arn)."""
     head, sep, tail = key.rpartition(SEPARATOR)
