@@ -12,7 +12,7 @@ import sys
 import typer
 
 from blox import __version__, errors
-from blox.cli import css, sim, store, up
+from blox.cli import css, scheduler, sim, store, up
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ app.add_typer(store.app, name="store")
 app.add_typer(sim.app, name="sim")
 app.command("up")(up.up)
 app.command("css")(css.css)
+app.command("scheduler")(scheduler.scheduler)
 
 
 def _version(value: bool) -> None:

@@ -21,8 +21,6 @@ Callers: `blox.css.service` (composition), the tests.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections import Counter, defaultdict
@@ -37,8 +35,7 @@ from blox.css.processor import Outcome, Processor
 from blox.ecs import ClusterNotFound, EcsClient
 from blox.model import arn, ecs
 from blox.model.errors import ArnInvalid, RecordInvalid
-from blox.store import Election, Leadership, Store, keys
-from blox.store import errors as store_errors
+from blox.store import Election, Store, keys, while_leading
 
 __all__ = ["ELECTION", "DESCRIBE_CHUNK", "Report", "Reconciler", "last_reconciled", "lead"]
 
@@ -237,43 +234,14 @@ async def lead(
     Runs until cancelled. Losing the leadership cancels the pass in hand (its writes are all
     version-ordered, so half a pass is harmless) and campaigns again.
     """
-    election = Election(store, ELECTION, ttl_s=election_ttl_s, clock=clock)
-    try:
+
+    async def passes() -> None:
         while True:
-            leadership = await _campaign(election, identity, clock)
-            logger.info("leading the CSS reconciler as %s", identity)
-            lost = asyncio.ensure_future(leadership.lost.wait())
-            try:
-                while not lost.done():
-                    passing = asyncio.ensure_future(
-                        _pass(store, reconciler, identity, on_report, on_failure)
-                    )
-                    await asyncio.wait({passing, lost}, return_when=asyncio.FIRST_COMPLETED)
-                    if not passing.done():
-                        passing.cancel()
-                        await asyncio.wait({passing})
-                        break
-                    pause = asyncio.ensure_future(clock.sleep(interval_s))
-                    await asyncio.wait({pause, lost}, return_when=asyncio.FIRST_COMPLETED)
-                    pause.cancel()
-            finally:
-                lost.cancel()
-            logger.warning("lost the CSS reconciler leadership; campaigning again")
-            with contextlib.suppress(store_errors.StoreError):
-                await election.resign()
-    finally:
-        with contextlib.suppress(store_errors.StoreError):
-            await election.resign()
+            await _pass(store, reconciler, identity, on_report, on_failure)
+            await clock.sleep(interval_s)
 
-
-async def _campaign(election: Election, identity: str, clock: Clock) -> Leadership:
-    """Campaign until it succeeds; a store outage is waited out, not raised."""
-    while True:
-        try:
-            return await election.campaign(identity)
-        except store_errors.StoreError as exc:
-            logger.warning("cannot campaign for the reconciler (%s); retrying", exc)
-            await clock.sleep(1.0)
+    election = Election(store, ELECTION, ttl_s=election_ttl_s, clock=clock)
+    await while_leading(election, identity, passes, clock=clock)
 
 
 async def _pass(

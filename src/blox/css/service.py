@@ -42,7 +42,7 @@ from blox.css.settings import (
     store_url,
 )
 from blox.ecs import EcsClient
-from blox.obs import CssMetrics, Readiness
+from blox.obs import CssMetrics, Readiness, listen
 from blox.obs.health import store_check
 from blox.store import Store, open_store
 
@@ -77,30 +77,6 @@ def _aws_client(settings: CssSettings, service: Literal["sqs", "kinesis"]) -> It
         client.close()
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port, or BindFailed saying why."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise BindFailed(f"cannot listen on {host}:{port}: {exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise BindFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return sock
-
-
-def _api_url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 async def run(
     settings: CssSettings,
     *,
@@ -125,9 +101,9 @@ async def run(
             metrics.track_ingest(poller.counters)
             readiness = _readiness(settings, store, clock)
             reconciling = _reconciling(settings, store, ecs, processor, clock, metrics)
-            sock = _bind(settings.host, settings.port)
+            sock = listen.bind(settings.host, settings.port)
             try:
-                summary = {"api": _api_url(sock), "store": store.url, "queue": source}
+                summary = {"api": listen.api_url(sock), "store": store.url, "queue": source}
                 app = create_app(store=store, readiness=readiness, metrics=metrics)
                 await _serve(
                     app,

@@ -7,7 +7,6 @@ A malformed or contradictory value raises `SettingsInvalid`, one line naming the
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,9 @@ from blox import errors
 from blox.css.errors import CssError
 from blox.css.ingest.disposition import parse_queue
 from blox.css.ingest.sqs import MAX_WAIT_TIME_S
+from blox.obs import listen
+from blox.obs.errors import BindFailed
+from blox.obs.listen import parse_duration
 from blox.store import url
 
 __all__ = [
@@ -44,60 +46,14 @@ class SettingsInvalid(CssError, errors.Invalid):
     """A `blox css` setting is malformed or contradicts another one."""
 
 
-class BindFailed(CssError, errors.Unavailable):
-    """The listen address cannot be bound (in use, not local, or not resolvable)."""
-
-
 def parse_bind(text: str) -> tuple[str, int]:
-    """`host:port` (or `[v6]:port`, or `:port` for all addresses) as (host, port)."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise SettingsInvalid(
-            f"--bind must look like host:port (e.g. {DEFAULT_BIND}), got {text!r}"
-        )
-    port = int(port_text)
-    if not 0 < port <= 65535:
-        raise SettingsInvalid(f"--bind port must be between 1 and 65535, got {port}")
-    host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
-    return host, port
-
-
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?", re.ASCII)
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(flag: str, text: str) -> float:
-    """Seconds in `text`: a number with an optional unit ms, s (default), m or h."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise SettingsInvalid(f"{flag} must be a duration such as 30s, 5m or 1h, got {text!r}")
-    return float(match[1]) * _UNIT_S[match[2] or "s"]
+    """`--bind` as (host, port); see `blox.obs.listen.parse_bind`."""
+    return listen.parse_bind(text, example=DEFAULT_BIND)
 
 
 def store_url(store: str | None, etcd_endpoints: Sequence[str], data_dir: Path) -> str:
-    """The store URL from `--store`, `--etcd-endpoint`s (v0.3), or sqlite in the data folder.
-
-    Both given is fine only when they name the same etcd endpoints.
-    """
-    from_etcd = f"etcd://{','.join(e.strip() for e in etcd_endpoints)}" if etcd_endpoints else ""
-    if from_etcd:
-        try:
-            etcd = url.parse(from_etcd)
-        except errors.BloxError as exc:
-            raise SettingsInvalid(f"--etcd-endpoint must be host:port: {exc}") from exc
-    if store and from_etcd:
-        given = url.parse(store)
-        if given.scheme != "etcd" or sorted(given.endpoints) != sorted(etcd.endpoints):
-            raise SettingsInvalid(
-                f"--store {store} and --etcd-endpoint {', '.join(etcd_endpoints)} disagree; "
-                "give one of them"
-            )
-    if store:
-        url.parse(store)  # a malformed URL fails here, as one line
-        return store
-    if from_etcd:
-        return from_etcd
-    return f"sqlite:{data_dir.resolve() / 'css.db'}"
+    """The CSS's store URL (`css.db` in the data folder by default)."""
+    return url.from_flags(store, etcd_endpoints, data_dir, file_name="css.db")
 
 
 @dataclass(frozen=True)

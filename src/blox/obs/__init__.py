@@ -8,19 +8,21 @@ process (the tests, `blox up`) never clash.
 
 from __future__ import annotations
 
-from blox.obs import health, http, logs, metrics
+from blox.obs import health, http, listen, logs, metrics
 from blox.obs.health import Readiness, Report
 from blox.obs.http import RequestMetrics
 from blox.obs.logs import setup_logging
-from blox.obs.metrics import CssMetrics
+from blox.obs.metrics import CssMetrics, SchedulerMetrics
 
 __all__ = [
     "CssMetrics",
     "Readiness",
     "Report",
     "RequestMetrics",
+    "SchedulerMetrics",
     "health",
     "http",
+    "listen",
     "logs",
     "metrics",
     "setup_logging",

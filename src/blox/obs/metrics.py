@@ -29,13 +29,18 @@ __all__ = [
     "DRIFT_KINDS",
     "EVENT_OUTCOMES",
     "PREFIX",
+    "SCHEDULER_PREFIX",
     "CssMetrics",
     "EventCounts",
     "IngestCounts",
+    "KinesisCounts",
+    "SchedulerCounts",
+    "SchedulerMetrics",
     "exposition",
 ]
 
 PREFIX: Final = "blox_css"
+SCHEDULER_PREFIX: Final = "blox_scheduler"
 EVENT_OUTCOMES: Final = ("applied", "duplicate", "stale", "tombstoned", "rejected")
 DRIFT_KINDS: Final = ("task", "instance")
 DRIFT_ACTIONS: Final = ("written", "tombstoned")
@@ -223,6 +228,62 @@ class CssMetrics:
     def reconcile_failed(self) -> None:
         """A pass failed (it is retried with backoff by the reconciler)."""
         self.reconcile_failures.inc()
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The scrape body and its content type, negotiated from an `Accept` header."""
+        return exposition(self.registry, accept)
+
+
+class SchedulerCounts(Protocol):
+    """What the scheduler's controller counts (`blox.scheduler.control.Controller` fits)."""
+
+    @property
+    def passes(self) -> int:
+        """Passes over every environment."""
+
+    @property
+    def actions(self) -> Mapping[str, int]:
+        """Tasks started and stopped, and starts refused, by action."""
+
+
+class SchedulerMetrics:
+    """Every metric of one scheduler process: API latency, controller passes, actions, lead."""
+
+    def __init__(self, *, clock: Clock, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.requests = RequestMetrics(self.registry, prefix=SCHEDULER_PREFIX, clock=clock)
+        self.reconcile_duration = Histogram(
+            f"{SCHEDULER_PREFIX}_reconcile_duration_seconds",
+            "Seconds one environment's plan-and-act pass took.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.leading = Gauge(
+            f"{SCHEDULER_PREFIX}_leader",
+            "1 while this replica leads (runs the controller), else 0.",
+            registry=self.registry,
+        )
+
+    def track_controller(self, read: Callable[[], SchedulerCounts | None]) -> None:
+        """Expose the current controller's passes and actions (none while standing by)."""
+
+        def collect() -> Iterable[Metric]:
+            counts = read()
+            passes = CounterMetricFamily(
+                f"{SCHEDULER_PREFIX}_passes", "Controller passes over every environment."
+            )
+            actions = CounterMetricFamily(
+                f"{SCHEDULER_PREFIX}_actions",
+                "Tasks started and stopped, and starts ECS refused.",
+                labels=["action"],
+            )
+            passes.add_metric([], counts.passes if counts else 0)
+            for action in ("started", "stopped", "failed"):
+                actions.add_metric([action], counts.actions.get(action, 0) if counts else 0)
+            yield passes
+            yield actions
+
+        self.registry.register(_Reading(collect))
 
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """The scrape body and its content type, negotiated from an `Accept` header."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from blox.clock import Clock, SystemClock
 from blox.store import compaction, errors, keys, url
 from blox.store.base import Change, Compare, Delete, Entry, Lease, Op, Page, Put, Store
-from blox.store.election import Election, Leadership
+from blox.store.election import Election, Leadership, while_leading
 
 __all__ = [
     "Change",
@@ -28,6 +28,7 @@ __all__ = [
     "keys",
     "open_store",
     "url",
+    "while_leading",
 ]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,3 +169,45 @@ class Election:
         for task in guards:
             with contextlib.suppress(asyncio.CancelledError, errors.StoreError):
                 await task
+
+
+async def while_leading(
+    election: Election,
+    identity: str,
+    work: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    clock: Clock,
+    retry_s: float = 1.0,
+) -> None:
+    """Campaign, run `work()` while leading, and campaign again when the leadership is lost.
+
+    Runs until cancelled (then resigns). `work` is cancelled the moment `Leadership.lost` is
+    set, so two candidates never run it at once beyond one keep-alive interval; if `work`
+    returns or raises, this candidate resigns and campaigns again (a failure is logged). A
+    store outage while campaigning is waited out, never raised.
+    """
+    try:
+        while True:
+            try:
+                leadership = await election.campaign(identity)
+            except errors.StoreError as exc:
+                logger.warning("cannot campaign as %s (%s); retrying", identity, exc)
+                await clock.sleep(retry_s)
+                continue
+            working = asyncio.ensure_future(work())
+            lost = asyncio.ensure_future(leadership.lost.wait())
+            try:
+                await asyncio.wait({working, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                if not working.done():
+                    working.cancel()
+                await asyncio.wait({working})
+            if not working.cancelled() and working.exception() is not None:
+                logger.error("leader work failed: %s", working.exception())
+            logger.warning("%s no longer leads; campaigning again", identity)
+            with contextlib.suppress(errors.StoreError):
+                await election.resign()
+    finally:
+        with contextlib.suppress(errors.StoreError):
+            await election.resign()

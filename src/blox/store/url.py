@@ -8,6 +8,7 @@ etcd://host:port[,host:port...]        a real etcd v3 server or cluster; `?timeo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -100,3 +101,31 @@ def _endpoint(url: str, part: str) -> tuple[str, int]:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise errors.InvalidStoreUrl(f"store URL {url!r}: port {port_text!r} is not 1-65535")
     return host.strip("[]"), int(port_text)
+
+
+def from_flags(
+    store: str | None, etcd_endpoints: Sequence[str], data_dir: Path, *, file_name: str
+) -> str:
+    """The store URL from `--store`, `--etcd-endpoint`s (v0.3), or sqlite in the data folder.
+
+    Both given is fine only when they name the same etcd endpoints.
+    """
+    from_etcd = f"etcd://{','.join(e.strip() for e in etcd_endpoints)}" if etcd_endpoints else ""
+    if from_etcd:
+        try:
+            etcd = parse(from_etcd)
+        except errors.InvalidStoreUrl as exc:
+            raise errors.InvalidStoreUrl(f"--etcd-endpoint must be host:port: {exc}") from exc
+    if store and from_etcd:
+        given = parse(store)
+        if given.scheme != "etcd" or sorted(given.endpoints) != sorted(etcd.endpoints):
+            raise errors.InvalidStoreUrl(
+                f"--store {store} and --etcd-endpoint {', '.join(etcd_endpoints)} disagree; "
+                "give one of them"
+            )
+    if store:
+        parse(store)  # a malformed URL fails here, as one line
+        return store
+    if from_etcd:
+        return from_etcd
+    return f"sqlite:{data_dir.resolve() / file_name}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from blox import errors
@@ -61,12 +62,14 @@ class Controller:
         *,
         clock: Clock,
         resync_s: float = RESYNC_S,
+        observe_pass: Callable[[float], None] | None = None,
     ) -> None:
         self._store = store
         self._informer = informer
         self._ecs = ecs
         self._clock = clock
         self._resync_s = resync_s
+        self._observe_pass = observe_pass
         self._starts = StartsInFlight(store)
         self._stops: dict[str, datetime] = {}  # task ARN → when StopTask was issued
         self._backoff: dict[str, tuple[datetime, int]] = {}  # instance → (until, failures)
@@ -84,10 +87,13 @@ class Controller:
                 for view in await environments.list_environments(self._store, include_deleting=True)
             ]
             for name in names:
+                began = self._clock.monotonic()
                 try:
                     await self.reconcile(name)
                 except errors.BloxError as exc:  # ECS or the store: the next pass retries
                     logger.warning("reconcile of environment %s failed: %s", name, exc)
+                if self._observe_pass is not None:
+                    self._observe_pass(self._clock.monotonic() - began)
             self.passes += 1
             await self._informer.wait_changed(self._resync_s)
 

@@ -1,0 +1,64 @@
+"""What every blox server does to listen and to read its common flags.
+
+`parse_bind("host:port")`, `bind(host, port)` (a listening socket, or `BindFailed` saying why),
+`api_url(sock)` and `parse_duration(flag, "5m")`. Used by the composition roots of `blox css`
+and `blox scheduler` (the store flags are `blox.store.url.from_flags`); every error is one line
+naming the flag.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+from blox.obs.errors import BindFailed, FlagInvalid
+
+__all__ = ["api_url", "bind", "parse_bind", "parse_duration"]
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?", re.ASCII)
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_bind(text: str, *, example: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`, or `:port` for all addresses) as (host, port)."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise FlagInvalid(f"--bind must look like host:port (e.g. {example}), got {text!r}")
+    port = int(port_text)
+    if not 0 < port <= 65535:
+        raise FlagInvalid(f"--bind port must be between 1 and 65535, got {port}")
+    host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
+    return host, port
+
+
+def parse_duration(flag: str, text: str) -> float:
+    """Seconds in `text`: a number with an optional unit ms, s (default), m or h."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise FlagInvalid(f"{flag} must be a duration such as 30s, 5m or 1h, got {text!r}")
+    return float(match[1]) * _UNIT_S[match[2] or "s"]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or BindFailed saying why."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise BindFailed(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise BindFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
+
+
+def api_url(sock: socket.socket) -> str:
+    """The http URL a listening socket answers on."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
