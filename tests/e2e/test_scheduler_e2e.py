@@ -196,7 +196,7 @@ def test_a_leader_killed_mid_rollout_never_causes_two_tasks_on_one_instance(
         assert (
             api.post(f"/v1/environments/web/deployments?deploymentToken={token}").status_code == 200
         )
-        leader = until(lambda: next((u for u in urls if _leads(u)), None), what="a leader")
+        leader = until(lambda: next((u for u in urls if _leads(u)), ""), what="a leader")
         until(
             lambda: any(t["taskDefinitionArn"].endswith(":2") for t in _env_tasks(ecs)),
             what="the rollout to begin",
