@@ -9,24 +9,14 @@ stderr (exit 1, rendered by `cli/main.py`), never a traceback.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import signal
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from blox import __version__
+from blox.cli import serving
 from blox.css import service
 from blox.obs import setup_logging
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"blox-ecs {__version__}")
-        raise typer.Exit
 
 
 def css(
@@ -77,7 +67,11 @@ def css(
         "info", "--log-level", help="debug, info, warning, error or critical."
     ),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False,
+        "--version",
+        callback=serving.version,
+        is_eager=True,
+        help="Print the version and exit.",
     ),
 ) -> None:
     """Run the cluster state service until Ctrl-C or SIGTERM; prints one JSON line when ready."""
@@ -105,17 +99,4 @@ def css(
     )
     if not store and not etcd_endpoint:
         data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_serve(settings))
-
-
-async def _serve(settings: service.CssSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager's stop
-        loop.add_signal_handler(signum, stop.set)
-
-    def ready(summary: dict[str, Any]) -> None:
-        typer.echo(json.dumps(summary), nl=True)
-
-    await service.run(settings, stop=stop, ready=ready)
-    typer.echo(json.dumps({"stopped": True}))
+    serving.serve(service.run, settings)
