@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -219,3 +220,46 @@ def test_a_leader_killed_mid_rollout_never_causes_two_tasks_on_one_instance(
         sqs.close()
         processes.close()
         etcd.stop()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--bind", "nonsense"), "--bind"),
+        (("--css-endpoint", "x"), "--css-endpoint"),
+        (("--store", "memory://", "--etcd-endpoint", "127.0.0.1:2379"), "disagree"),
+        (("--store", "nosuch://x"), "unknown scheme"),
+        (("--resync", "soon"), "--resync"),
+        (("--resync", "0"), "--resync"),
+        (("--log-format", "xml"), "--log-format"),
+    ],
+)
+def test_scheduler_refuses_bad_flags_in_one_line(flags: tuple[str, ...], expected: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "blox", "scheduler", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_scheduler_says_when_its_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "blox", "scheduler", "--bind", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
