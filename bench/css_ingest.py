@@ -211,16 +211,21 @@ async def raw_cas(store_url: str, count: int, workers: int) -> dict[str, float]:
 
 
 async def processor_direct(store_url: str, fleet_: Fleet, workers: int) -> dict[str, float]:
-    """`Processor.process(body)` per event from memory, `workers` coroutines by entity."""
+    """`Processor.process_many` from memory as the SQS pollers call it: batches of 10 (one
+    ReceiveMessage), `workers` pollers taking the next batch in turn."""
     store = await open_store(store_url)
     try:
         processor = Processor(store, clock=SystemClock())
+        bodies = fleet_.bodies
+        chunks = iter([bodies[i : i + 10] for i in range(0, len(bodies), 10)])
 
-        async def process(body: str) -> None:
-            await processor.process(body)
+        async def poller() -> None:
+            for chunk in chunks:
+                await processor.process_many(chunk)
 
-        shards = _shards(fleet_.bodies, lambda b: str(json.loads(b)["resources"][0]), workers)
-        rate = await _rate(shards, process)
+        started = time.perf_counter()
+        await asyncio.gather(*(poller() for _ in range(workers)))
+        rate = len(bodies) / (time.perf_counter() - started)
         counters = processor.counters
     finally:
         await store.close()

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ import pytest
 from blox.clock import Clock, ManualClock, SystemClock
 from blox.css.ingest import Checkpoint, KinesisCounters, KinesisPoller, resolve_stream
 from blox.css.ingest.kinesis import StreamNotFound
-from blox.css.processor import Processor
+from blox.css.processor import Outcome, Processor
 from blox.errors import Invalid
 from blox.model import ecs, events
 from blox.store import Store, keys, open_store
@@ -187,11 +187,33 @@ class Running:
         assert self.task.exception() is None
 
 
+@dataclass
+class Batching:
+    """The processor's `process_many`, recording each call's bodies; a body in `fail_once`
+    fails its first time (not applied), the rest of its batch is applied all the same."""
+
+    processor: Processor
+    fail_once: dict[str, Callable[[], Exception]] = field(default_factory=dict)
+    calls: list[list[str]] = field(default_factory=list)
+
+    async def __call__(self, bodies: Sequence[str]) -> list[Outcome | Exception]:
+        self.calls.append(list(bodies))
+        failed = {body: self.fail_once.pop(body)() for body in bodies if body in self.fail_once}
+        applied = iter(await self.processor.process_many([b for b in bodies if b not in failed]))
+        return [failed[body] if body in failed else next(applied) for body in bodies]
+
+
 def start(
-    kinesis: KinesisClient, stream: str, store: Store, process: Counting, **options: Any
+    kinesis: KinesisClient,
+    stream: str,
+    store: Store,
+    process: Counting | Batching,
+    **options: Any,
 ) -> Running:
+    """A running poller on `process`: per body (Counting) or per batch (Batching)."""
     options = {"clock": SystemClock(), "idle_s": 0.05, **options}
-    poller = KinesisPoller(kinesis, stream, store=store, process=process, **options)
+    options["process_many" if isinstance(process, Batching) else "process"] = process
+    poller = KinesisPoller(kinesis, stream, store=store, **options)
     return Running(poller, asyncio.create_task(poller.run()))
 
 
@@ -446,3 +468,60 @@ async def test_records_read_while_the_store_is_down_are_applied_once_it_is_back(
         assert process.calls[during[0]] >= 2  # failed while the store was away, then applied
     finally:
         await store.close()
+
+
+async def test_the_processor_applies_each_read_in_one_call_skipping_poison(
+    kinesis: KinesisClient, stream: str, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    texts = [body("task-pending"), POISON, body("task-running"), body("instance-active")]
+    sequences = put(kinesis, stream, 0, texts[:2])
+    hash_key = kinesis.list_shards(StreamARN=stream)["Shards"][0]["HashKeyRange"]
+    not_utf8 = kinesis.put_record(
+        StreamARN=stream,
+        Data=b"\xff\xfe",
+        PartitionKey="p",
+        ExplicitHashKey=hash_key["StartingHashKey"],
+    )["SequenceNumber"]
+    sequences += put(kinesis, stream, 0, texts[2:])
+    shard_0 = shard_ids(kinesis, stream)[0]
+    batching = Batching(Processor(store, clock=ManualClock()))
+
+    with caplog.at_level(logging.WARNING, logger="blox.css.ingest.kinesis"):
+        running = start(kinesis, stream, store, batching)
+        await eventually(lambda: at(store, stream, shard_0, sequences[-1]))
+        await running.stop()
+
+    assert any(not_utf8 in record.getMessage() for record in caplog.records)
+    assert batching.calls == [texts]  # one read, one call; the bytes that are no UTF-8 not in it
+    assert running.counters.poison_skipped == 2
+    assert running.counters.processed == 3
+    assert await versions(store, texts[::2] + texts[3:]) == newest(texts[::2] + texts[3:])
+    counters = batching.processor.counters
+    assert (counters.received, counters.rejected, counters.applied) == (4, 1, 3)
+
+
+async def test_a_temporary_failure_in_a_batch_holds_the_checkpoint_and_the_rest_is_applied_again(
+    kinesis: KinesisClient, stream: str, store: Store
+) -> None:
+    texts = [body(name) for name in SHARD_0]
+    sequences = put(kinesis, stream, 0, texts)
+    shard_0 = shard_ids(kinesis, stream)[0]
+    batching = Batching(Processor(store, clock=ManualClock()))
+    batching.fail_once[texts[2]] = lambda: StoreUnavailable("the store is away")
+    clock = ManualClock()
+
+    running = start(kinesis, stream, store, batching, clock=clock, idle_s=1.0)
+    await eventually(lambda: running.counters.temporary_failures == 1)
+    await eventually(lambda: running.counters.checkpoints == 1)
+
+    # The checkpoint stays before the failed record; the one after it is applied already.
+    assert await checkpoint(store, stream, shard_0) == Checkpoint(sequences[1])
+    assert await versions(store, texts[3:]) == newest(texts[3:])
+    await clock.advance(60)
+    await eventually(lambda: running.counters.checkpoints == 2)
+    await running.stop()
+
+    assert await checkpoint(store, stream, shard_0) == Checkpoint(sequences[-1])
+    assert batching.calls[:2] == [texts, texts[2:]]  # read again from the failed record
+    assert await versions(store, texts) == newest(texts)
+    assert batching.processor.counters.duplicate == 1  # the record after it, applied twice

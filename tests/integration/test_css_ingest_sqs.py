@@ -7,9 +7,10 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -17,8 +18,11 @@ import pytest
 
 from blox.clock import ManualClock, SystemClock
 from blox.css.ingest import IngestCounters, SqsPoller, resolve_queue
+from blox.css.processor import Outcome, Processor
 from blox.errors import Invalid, NotFound, Temporary, Unavailable
+from blox.model import ecs, events
 from blox.obs import CssMetrics
+from blox.store import Store, keys, open_store
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -28,6 +32,7 @@ pytestmark = pytest.mark.integration
 REGION = "us-east-1"
 DEADLINE_S = 30.0
 POLL_S = 0.02
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "ecs-events"
 
 
 class StoreDown(Unavailable, Temporary):
@@ -141,9 +146,35 @@ class Running:
         await asyncio.wait_for(self.task, DEADLINE_S)
 
 
-def start(sqs: SQSClient, queue_url: str, process: Recorder, **options: Any) -> Running:
-    options = {"clock": SystemClock(), "wait_time_s": 1, **options}
-    poller = SqsPoller(sqs, queue_url, process=process, **options)
+@dataclass
+class BatchRecorder:
+    """A `process_many` that records each call's bodies; a body in `fail_once` fails its first
+    time, the rest of its batch is applied all the same (as the processor answers)."""
+
+    fail_once: dict[str, Callable[[], Exception]] = field(default_factory=dict)
+    calls: list[list[str]] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+
+    async def __call__(self, bodies: Sequence[str]) -> list[object]:
+        self.calls.append(list(bodies))
+        results: list[object] = []
+        for body in bodies:
+            if body in self.fail_once:
+                results.append(self.fail_once.pop(body)())
+            else:
+                self.applied.append(body)
+                results.append(None)
+        return results
+
+
+def start(
+    sqs: SQSClient, queue_url: str, process: Callable[..., Any] | None, **options: Any
+) -> Running:
+    """A running poller; `process` takes one body, unless given as `process_many=`."""
+    options = {"clock": SystemClock(), "wait_time_s": 1, "process": process, **options}
+    if options.get("process_many") is not None:
+        del options["process"]
+    poller = SqsPoller(sqs, queue_url, **options)
     return Running(poller, asyncio.create_task(poller.run()))
 
 
@@ -340,3 +371,85 @@ async def test_queue_lag_is_observed_from_sent_timestamp_for_applied_messages_on
     assert "blox_css_queue_lag_seconds_count 2.0" in text
     assert 'blox_css_queue_lag_seconds_bucket{le="900.0"} 0.0' in text
     assert 'blox_css_queue_lag_seconds_bucket{le="3600.0"} 2.0' in text
+
+
+@dataclass
+class Batching:
+    """The real processor's `process_many`, recording how many bodies each call got."""
+
+    processor: Processor
+    sizes: list[int] = field(default_factory=list)
+
+    async def __call__(self, bodies: Sequence[str]) -> list[Outcome | Exception]:
+        self.sizes.append(len(bodies))
+        return await self.processor.process_many(bodies)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(f"sqlite:{tmp_path / 'css.db'}", clock=ManualClock())
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_the_processor_applies_each_received_batch_in_one_call_and_poison_goes_alone(
+    sqs: SQSClient, queue_url: str, dead_letter_url: str, store: Store
+) -> None:
+    names = sorted(p.stem for p in FIXTURES.glob("*.json"))
+    bodies = [(FIXTURES / f"{name}.json").read_text() for name in names]
+    bodies.insert(3, "not json {")
+    send(sqs, queue_url, bodies)
+    batching = Batching(Processor(store, clock=ManualClock()))
+
+    running = start(
+        sqs, queue_url, None, process_many=batching, pollers=1, dead_letter_url=dead_letter_url
+    )
+    await eventually(lambda: running.counters.deleted == len(bodies))
+    await running.stop()
+
+    assert sum(batching.sizes) == running.counters.received == len(bodies)
+    assert max(batching.sizes) > 1  # moto hands out several messages a receive: one call each
+    assert running.counters.dead_lettered == 1
+    assert running.counters.processed == len(bodies) - 1
+    dead = sqs.receive_message(QueueUrl=dead_letter_url, WaitTimeSeconds=1)["Messages"]
+    assert [m["Body"] for m in dead] == ["not json {"]
+    for text in bodies[:3] + bodies[4:]:
+        event = events.parse(text)
+        entry = await store.get(keys.record(event.kind, event.cluster_arn, event.arn))
+        assert entry is not None
+        assert (ecs.decode(entry.value).version or 0) >= event.version
+    counters = batching.processor.counters
+    assert (counters.received, counters.rejected) == (len(bodies), 1)
+    await asyncio.to_thread(assert_drained, sqs, queue_url)
+
+
+async def test_a_temporary_failure_in_a_batch_leaves_that_message_alone_for_redelivery(
+    sqs: SQSClient, queue_url: str
+) -> None:
+    bodies = ["event-0", "flaky", "event-2"]
+    send(sqs, queue_url, bodies)
+    recorder = BatchRecorder(fail_once={"flaky": lambda: StoreDown("store unavailable")})
+
+    running = start(sqs, queue_url, None, process_many=recorder, pollers=1, visibility_s=1)
+    await eventually(lambda: running.counters.deleted == 3)
+    await running.stop()
+
+    assert sorted(recorder.applied) == sorted(bodies)  # each applied once: only flaky came back
+    assert [call.count("flaky") for call in recorder.calls].count(1) == 2
+    assert running.counters.temporary_failures == 1
+    assert running.counters.processed == 3
+    assert running.counters.received == 4
+    await asyncio.to_thread(assert_drained, sqs, queue_url)
+
+
+def test_a_poller_takes_exactly_one_of_process_and_process_many(
+    sqs: SQSClient, queue_url: str
+) -> None:
+    with pytest.raises(Invalid, match="exactly one"):
+        SqsPoller(sqs, queue_url, clock=SystemClock())
+    with pytest.raises(Invalid, match="exactly one"):
+        SqsPoller(
+            sqs, queue_url, process=Recorder(), process_many=BatchRecorder(), clock=SystemClock()
+        )

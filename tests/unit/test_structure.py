@@ -46,6 +46,7 @@ def test_the_store_surface_is_what_it_declares() -> None:
             "keys",
             "open_store",
             "url",
+            "while_leading",
         ]
     )
     for name in blox.store.__all__:

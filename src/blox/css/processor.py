@@ -1,8 +1,12 @@
 """The shell around `apply.decide`: read the entity's record, decide, write with CAS, retry.
 
-Called by the ingest pollers (`process(body)`, ack only after it returns) and by the reconciler
-(`apply_event(event)`, `tombstone`, `expire`). It never sleeps and never acks: `EventInvalid`
-(poison) and `StoreError` (do not ack) propagate to the poller, which owns those decisions.
+Called by the ingest pollers (`process_many(bodies)` per received batch, or `process(body)`;
+they ack only after it returned) and by the reconciler (`apply_event(event)`, `tombstone`,
+`expire`). It never sleeps and never acks: `EventInvalid` (poison) and `StoreError` (do not
+ack) reach the poller, raised by `process` or as `process_many`'s result for the message.
+`process_many` reads a batch with one `get_many` and writes it in one transaction per
+BATCH_TXN_OPS operations (`blox.css.batch`); a transaction that loses a compare to a racing
+writer sends its events through the per-event path (`apply_event`), which retries.
 
 Assumptions / Invariants:
 - A record and its secondary index entries (`blox.css.index`) change in ONE store transaction
@@ -17,14 +21,15 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from blox.clock import Clock
-from blox.css import apply, index
+from blox.css import apply, batch, index
 from blox.css.errors import ApplyContended
 from blox.model import ecs, events
 from blox.model.errors import EventInvalid, RecordInvalid
-from blox.store import Compare, Delete, Entry, Op, Put, Store, errors, keys
+from blox.store import Compare, Delete, Entry, Put, Store, errors, keys
 
 __all__ = ["Counters", "Outcome", "Processor", "reindex"]
 
@@ -33,6 +38,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 REINDEX_BATCH = 500
 REINDEX_TXN_OPS = 100  # etcd refuses a transaction of more than 128 (its --max-txn-ops)
+BATCH_TXN_OPS = 128  # etcd's default --max-txn-ops: a batch's writes are split to fit
 
 
 class Outcome(enum.Enum):
@@ -53,7 +59,9 @@ _SKIPPED = {
 
 @dataclass
 class Counters:
-    """Totals since start, for the metrics endpoint; `conflicts` counts lost CAS attempts."""
+    """Totals since start, for the metrics endpoint; `conflicts` counts lost CAS attempts
+    (a batch transaction that lost counts one). received = rejected + the outcomes + events
+    that raised (store failure, contention)."""
 
     received: int = 0
     applied: int = 0
@@ -97,6 +105,70 @@ class Processor:
             self.counters.rejected += 1
             raise
         return await self.apply_event(event)
+
+    async def process_many(self, bodies: Sequence[str]) -> list[Outcome | Exception]:
+        """Parse and apply a batch; per body, in order, what `process` would have returned, or
+        the exception it would have raised (EventInvalid: poison; StoreError: do not ack)."""
+        self.counters.received += len(bodies)
+        results: list[Outcome | Exception | None] = [None] * len(bodies)
+        parsed: list[tuple[int, events.Event]] = []
+        for slot, body in enumerate(bodies):
+            try:
+                parsed.append((slot, events.parse(body, accounts=self._accounts)))
+            except EventInvalid as exc:
+                self.counters.rejected += 1
+                results[slot] = exc
+        try:
+            await self._apply_batch(parsed, results)
+        except Exception:  # a bug of the batch path must not cost a message: one by one then
+            logger.exception("applying a batch of %d events failed; one by one", len(parsed))
+        for slot, event in sorted(parsed, key=lambda pair: (pair[1].version, pair[0])):
+            if results[slot] is None:  # the batch lost a compare on it, or failed
+                results[slot] = await self._apply_one(event)
+        done = [result for result in results if result is not None]
+        assert len(done) == len(bodies), "every body has its result"
+        return done
+
+    async def _apply_batch(
+        self, parsed: list[tuple[int, events.Event]], results: list[Outcome | Exception | None]
+    ) -> None:
+        """Fill `results` for what one read and a transaction per chunk settle; leave None
+        where a chunk lost a compare. A store failure becomes the result of every unsettled
+        event, as it would have been raised for each by `process`."""
+        record_keys = sorted({keys.record(e.kind, e.cluster_arn, e.arn) for _, e in parsed})
+        try:
+            found = await self._store.get_many(record_keys) if record_keys else []
+            stored = {k: (e, _stored(e)) for k, e in zip(record_keys, found, strict=True)}
+            decided = batch.plan(parsed=parsed, stored=stored, now=self._clock.now())
+            self._settle(decided.settled, results)
+            for chunk in batch.chunks(decided.writes, max_ops=BATCH_TXN_OPS):
+                try:
+                    await self._store.txn(compares=chunk.compares, ops=chunk.ops)
+                except errors.CompareFailed:
+                    self.counters.conflicts += 1
+                    continue
+                for write in chunk.writes:
+                    self._settle(write.settles, results)
+        except errors.InvalidOperation:
+            raise  # the store refused the batch itself: a bug, not a failure of the messages
+        except errors.StoreError as exc:
+            for slot, _ in parsed:
+                if results[slot] is None:
+                    results[slot] = exc
+
+    def _settle(self, settles: batch.Settled, results: list[Outcome | Exception | None]) -> None:
+        """Count each settled event's outcome and give it as that event's result."""
+        for slot, reason in settles:
+            outcome = Outcome.APPLIED if reason is None else _SKIPPED[reason]
+            self.counters.count(outcome)
+            results[slot] = outcome
+
+    async def _apply_one(self, event: events.Event) -> Outcome | Exception:
+        """`apply_event`, its exception returned rather than raised (`process_many`'s result)."""
+        try:
+            return await self.apply_event(event)
+        except Exception as exc:
+            return exc
 
     async def apply_event(self, event: events.Event) -> Outcome:
         """Apply a parsed event; raise ApplyContended after `max_attempts` lost CAS writes."""
@@ -153,17 +225,8 @@ class Processor:
     ) -> bool:
         """Replace `old` (read as `entry`) by `new` (None: delete) with its index entries, in
         one transaction on the record's mod_revision; False when a racing writer won."""
-        before = index.entries(old) if old is not None else frozenset()
-        after = index.entries(new) if new is not None else frozenset()
-        ops: list[Op] = [Delete(k) for k in sorted(before - after)]
-        ops += [Put(k, b"") for k in sorted(after - before)]
-        if new is None:
-            ops.append(Delete(key))
-        else:
-            ops.append(Put(key, ecs.encode(new)))
-            if old is None:  # a new record, perhaps its cluster's first: register the cluster
-                ops.append(Put(keys.cluster(new.cluster_arn), b""))
         expect = entry.mod_revision if entry is not None else 0
+        ops = batch.record_ops(key, old, new)
         try:
             await self._store.txn(compares=[Compare(key, expect)], ops=ops)
         except errors.CompareFailed:
@@ -230,19 +293,19 @@ async def _add_missing(store: Store, records: list[Entry], *, attempts: int) -> 
                 batches.append([])
             batches[-1].append((entry, missing))
     written = 0
-    for batch in filter(None, batches):
-        compares = [Compare(entry.key, entry.mod_revision) for entry, _ in batch]
+    for group in filter(None, batches):
+        compares = [Compare(entry.key, entry.mod_revision) for entry, _ in group]
         try:
-            await store.txn(compares=compares, ops=[Put(k, b"") for _, m in batch for k in m])
+            await store.txn(compares=compares, ops=[Put(k, b"") for _, m in group for k in m])
         except errors.CompareFailed:  # a processor rewrote one: index them as they are now
             if attempts <= 1:
                 raise ApplyContended("reindexing lost every compare to racing writers") from None
-            fresh = await store.get_many([entry.key for entry, _ in batch])
+            fresh = await store.get_many([entry.key for entry, _ in group])
             written += await _add_missing(
                 store, [e for e in fresh if e is not None], attempts=attempts - 1
             )
             continue
-        written += sum(len(m) for _, m in batch)
+        written += sum(len(m) for _, m in group)
     return written
 
 

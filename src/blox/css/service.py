@@ -135,7 +135,7 @@ async def _source(
             kinesis,
             stream_arn,
             store=store,
-            process=processor.process,
+            process_many=processor.process_many,
             clock=clock,
             observe_lag=metrics.observe_lag,
         )
@@ -148,7 +148,7 @@ async def _source(
     sqs_poller = SqsPoller(
         sqs,
         queue_url,
-        process=processor.process,
+        process_many=processor.process_many,
         clock=clock,
         pollers=settings.pollers,
         wait_time_s=settings.wait_time_s,

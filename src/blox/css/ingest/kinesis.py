@@ -1,12 +1,15 @@
 """Kinesis ingest: one reader per shard, checkpoints in the store, resuming where it stopped.
 
 The twin of `sqs.py`, built by `css/service.py` with `resolve_stream`'s ARN and the processor's
-`process(body)`; it branches only on the pure `disposition` functions. Loops never die of one
-input (STYLE B6); AWS and store errors back off on the injected clock.
+`process_many(bodies)` (or `process(body)`), called once per batch read (`batches.attempt`); it
+branches only on the pure `disposition` functions. Loops never die of one input (STYLE B6); AWS
+and store errors back off on the injected clock.
 
 Assumptions / Invariants:
-- A shard's checkpoint is the last sequence number `process` returned for or skipped as poison,
-  written by compare-and-swap after each batch; it never moves backwards (a lost compare merges).
+- A shard's checkpoint is the last sequence number of an unbroken run of records applied or
+  skipped as poison, written by compare-and-swap after each batch; it never moves backwards (a
+  lost compare merges). Records applied past a failed one are read and applied again (harmless:
+  the processor is version-ordered).
 - A Temporary failure is never checkpointed past: the iterator reopens after the last record done.
 - A child shard is read only once its parents are drained or past retention (`ready_shards`).
 - Poison is logged with shard and sequence number and skipped: Kinesis has no dead-letter queue.
@@ -19,14 +22,14 @@ import functools
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from blox.clock import Clock
-from blox.css.ingest import disposition
+from blox.css.ingest import batches, disposition
 from blox.css.ingest.disposition import Checkpoint, Outcome, Shard
 from blox.css.ingest.sqs import AWS_ERRORS, BACKOFF_BASE_S, BACKOFF_CAP_S
 from blox.errors import Invalid, NotFound, Permanent, Temporary, Unavailable
@@ -69,7 +72,7 @@ class KinesisCounters:
     """Running totals of one Kinesis poller, for the Prometheus exporter."""
 
     received: int = 0  # records read
-    processed: int = 0  # `process` returned
+    processed: int = 0  # applied (`process` returned, or `process_many` answered no error)
     poison_skipped: int = 0  # skipped as poison (or after MAX_ATTEMPTS unexpected failures)
     temporary_failures: int = 0  # `process` raised Temporary or something unexpected
     read_errors: int = 0  # ListShards, GetShardIterator or GetRecords failed
@@ -95,7 +98,7 @@ def resolve_stream(client: KinesisClient, spec: str) -> str:
 
 
 class KinesisPoller:
-    """Read every shard of one stream and checkpoint each after `process` applied its records."""
+    """Read every shard of one stream and checkpoint each after its records were applied."""
 
     def __init__(
         self,
@@ -103,7 +106,8 @@ class KinesisPoller:
         stream_arn: str,
         *,
         store: Store,
-        process: Callable[[str], Awaitable[object]],
+        process: batches.ProcessOne | None = None,
+        process_many: batches.ProcessMany | None = None,
         clock: Clock,
         limit: int = GET_RECORDS_LIMIT,
         idle_s: float = IDLE_S,
@@ -120,7 +124,7 @@ class KinesisPoller:
         self._client = client
         self._stream_arn = stream_arn
         self._store = store
-        self._process = process
+        self._process_many = batches.chosen(process, process_many)
         self._clock = clock
         self._limit = limit
         self._idle_s = idle_s
@@ -218,11 +222,15 @@ class KinesisPoller:
     async def _apply(
         self, shard_id: str, records: list[RecordTypeDef], done: Checkpoint
     ) -> tuple[Checkpoint, BaseException | None]:
-        """Process records in order; return the checkpoint reached and the failure that ended it."""
+        """Process records in batches, in order; return the checkpoint reached and the failure
+        that ended it. A batch call that stopped early is called again with the rest."""
         self.counters.received += len(records)
-        for record in records:
+        outcomes: list[tuple[Outcome, BaseException | None]] = []
+        for number, record in enumerate(records):
+            if number == len(outcomes):  # the first call, or the last one stopped early
+                outcomes += await self._process_batch(shard_id, records[number:])
+            outcome, error = outcomes[number]
             sequence = record["SequenceNumber"]
-            outcome, error = await self._process_one(shard_id, record)
             failed, tries = self._failing.pop(shard_id, ("", 0))
             tries = tries + 1 if failed == sequence else 1
             if not disposition.moves_on(outcome, attempts=tries, max_attempts=self._max_attempts):
@@ -234,29 +242,22 @@ class KinesisPoller:
             done = Checkpoint(sequence)
         return done, None
 
-    async def _process_one(
-        self, shard_id: str, record: RecordTypeDef
-    ) -> tuple[Outcome, BaseException | None]:
-        """The one boundary around `process`: every exception becomes an Outcome."""
-        sequence = record["SequenceNumber"]
-        try:
-            await self._process(record["Data"].decode("utf-8"))
-        except Exception as exc:
-            outcome = (
-                Outcome.POISON if isinstance(exc, UnicodeDecodeError) else disposition.classify(exc)
-            )
-            if outcome is Outcome.TEMPORARY:
+    async def _process_batch(
+        self, shard_id: str, records: list[RecordTypeDef]
+    ) -> list[tuple[Outcome, BaseException | None]]:
+        """Apply records in one call (`batches.attempt`); count and log each outcome it gave."""
+        outcomes = await batches.attempt(self._process_many, [r["Data"] for r in records])
+        now = self._clock.now()
+        for record, (outcome, error) in zip(records, outcomes, strict=False):
+            what = f"record {record['SequenceNumber']} of {shard_id}"
+            if batches.log_failure(logger, outcome, error, what):
                 self.counters.temporary_failures += 1
-                logger.warning("record %s of %s to be read again: %r", sequence, shard_id, exc)
-            elif outcome is Outcome.UNEXPECTED:
-                self.counters.temporary_failures += 1
-                logger.exception("unexpected error processing record %s of %s", sequence, shard_id)
-            return outcome, exc
-        self.counters.processed += 1
-        arrived = record.get("ApproximateArrivalTimestamp")
-        if self._observe_lag is not None and arrived is not None:
-            self._observe_lag((self._clock.now() - arrived).total_seconds())
-        return Outcome.APPLIED, None
+            elif outcome is Outcome.APPLIED:
+                self.counters.processed += 1
+                arrived = record.get("ApproximateArrivalTimestamp")
+                if self._observe_lag is not None and arrived is not None:
+                    self._observe_lag((now - arrived).total_seconds())
+        return outcomes
 
     async def _load(self, shard_id: str) -> Checkpoint | None:
         """The shard's stored checkpoint, retried while the store fails; None once stopping."""

@@ -1,15 +1,17 @@
-"""SQS ingest: N long-polling pollers that ack a message only after `process` returned for it.
+"""SQS ingest: N long-polling pollers that ack a message only after it was applied.
 
-Built by `css/service.py` with the processor's `process(body)`; reads ECS events from SQS and
-never interprets a body itself. Each delivery's fate (delete, dead-letter, leave) comes from the
-pure `disposition.dispose`; this module performs it. Loops never die of one input (STYLE B6):
-poison goes to the dead-letter path and is acked, temporary failures are left for SQS to
-redeliver, and AWS errors are logged and retried with backoff on the injected clock. After each
-applied message, `observe_lag` (if given) gets the seconds since SQS accepted it (SentTimestamp).
+Built by `css/service.py` with the processor's `process_many(bodies)` (or `process(body)`);
+reads ECS events from SQS and never interprets a body itself. Each delivery's fate (delete,
+dead-letter, leave) comes from the pure `disposition.dispose`; this module performs it. Loops
+never die of one input (STYLE B6): poison goes to the dead-letter path and is acked, temporary
+failures are left for SQS to redeliver, and AWS errors are logged and retried with backoff on
+the injected clock. After each applied message, `observe_lag` (if given) gets the seconds since
+SQS accepted it (SentTimestamp).
 
-Order: a batch is processed sequentially in receive order. The processor is version-ordered,
-so concurrency would be safe too, but one call at a time keeps the store load per poller at one
-write and lets the first temporary failure end the batch (the store is likely away for the rest).
+Batches: each received batch goes to one `process_many` call (`batches.attempt`): the processor
+reads it with one store read, writes it in one transaction and answers per message, so one
+poison message is dead-lettered alone and one that failed temporarily is left alone. A
+per-message `process` is called in receive order up to the first temporary failure.
 """
 
 from __future__ import annotations
@@ -18,21 +20,15 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from blox.clock import Clock
-from blox.css.ingest.disposition import (
-    Disposition,
-    Outcome,
-    backoff_s,
-    classify,
-    dispose,
-    parse_queue,
-)
+from blox.css.ingest import batches
+from blox.css.ingest.disposition import Disposition, Outcome, backoff_s, dispose, parse_queue
 from blox.errors import Invalid, NotFound, Permanent, Temporary, Unavailable
 
 if TYPE_CHECKING:
@@ -69,7 +65,7 @@ class IngestCounters:
     """Running totals of one poller set, for the Prometheus exporter."""
 
     received: int = 0  # messages received (each delivery counts)
-    processed: int = 0  # `process` returned
+    processed: int = 0  # applied (`process` returned, or `process_many` answered no error)
     deleted: int = 0  # removed from the source queue
     dead_lettered: int = 0  # sent to the dead-letter queue
     poison_dropped: int = 0  # poison deleted without a dead-letter queue
@@ -96,14 +92,15 @@ def resolve_queue(client: SQSClient, spec: str) -> str:
 
 
 class SqsPoller:
-    """Long-poll one queue with `pollers` concurrent loops; ack only what `process` applied."""
+    """Long-poll one queue with `pollers` concurrent loops; ack only what was applied."""
 
     def __init__(
         self,
         client: SQSClient,
         queue_url: str,
         *,
-        process: Callable[[str], Awaitable[object]],
+        process: batches.ProcessOne | None = None,
+        process_many: batches.ProcessMany | None = None,
         clock: Clock,
         pollers: int = 2,
         wait_time_s: int = 20,
@@ -119,7 +116,7 @@ class SqsPoller:
             raise Invalid(f"wait_time_s must be within 0..{MAX_WAIT_TIME_S}")
         self._client = client
         self._queue_url = queue_url
-        self._process = process
+        self._process_many = batches.chosen(process, process_many)
         self._clock = clock
         self._pollers = pollers
         self._wait_time_s = wait_time_s
@@ -212,29 +209,29 @@ class SqsPoller:
             logger.info("could not release %d messages on stop: %s", len(messages), exc)
 
     async def _handle(self, messages: list[MessageTypeDef]) -> BaseException | None:
-        """Process a batch in order and ack it; return the failure that ended it early, if any."""
+        """Process a batch and ack it; return its first failure that may pass, if any."""
         self.counters.received += len(messages)
         in_hand = list(messages)  # extended by the heartbeat until deleted or left
         to_delete: list[MessageTypeDef] = []
         failure: BaseException | None = None
         heartbeat = asyncio.create_task(self._extend_visibility(in_hand))
         try:
-            for message in messages:
-                outcome, error = await self._process_one(message)
+            outcomes = await self._process_batch(messages)
+            # Messages past the outcomes were not processed: left for redelivery.
+            for message, (outcome, error) in zip(messages, outcomes, strict=False):
                 if await self._should_delete(message, outcome, error):
                     to_delete.append(message)
                 else:
                     in_hand.remove(message)
-                if outcome in {Outcome.TEMPORARY, Outcome.UNEXPECTED}:
-                    failure = error  # the rest of the batch is left for redelivery
-                    break
+                if failure is None and outcome in {Outcome.TEMPORARY, Outcome.UNEXPECTED}:
+                    failure = error
         finally:
             heartbeat.cancel()
         await self._delete(to_delete)
         return failure
 
     async def _should_delete(
-        self, message: MessageTypeDef, outcome: Outcome, error: Exception | None
+        self, message: MessageTypeDef, outcome: Outcome, error: BaseException | None
     ) -> bool:
         """Perform what `dispose` says short of deleting; True if the message is to be deleted."""
         disposition = dispose(
@@ -249,27 +246,26 @@ class SqsPoller:
             self.counters.poison_dropped += 1
         return disposition is Disposition.DELETE
 
-    async def _process_one(self, message: MessageTypeDef) -> tuple[Outcome, Exception | None]:
-        """The one boundary around `process`: every exception becomes an Outcome."""
-        message_id = message.get("MessageId", "?")
-        try:
-            await self._process(message.get("Body", ""))
-        except Exception as exc:
-            outcome = classify(exc)
+    async def _process_batch(
+        self, messages: list[MessageTypeDef]
+    ) -> list[tuple[Outcome, BaseException | None]]:
+        """Apply a batch in one call (`batches.attempt`, never raises); count and log each
+        message's outcome, in order, as far as the call went."""
+        bodies = [message.get("Body", "") for message in messages]
+        outcomes = await batches.attempt(self._process_many, bodies)
+        now_s = self._clock.now().timestamp()
+        for message, (outcome, error) in zip(messages, outcomes, strict=False):
+            what = f"message {message.get('MessageId', '?')}"
             if outcome is Outcome.POISON:
-                logger.warning("poison message %s: %r", message_id, exc)
-            elif outcome is Outcome.TEMPORARY:
+                logger.warning("poison %s: %r", what, error)
+            elif batches.log_failure(logger, outcome, error, what):
                 self.counters.temporary_failures += 1
-                logger.warning("message %s left for redelivery: %r", message_id, exc)
             else:
-                self.counters.temporary_failures += 1
-                logger.exception("unexpected error processing message %s", message_id)
-            return outcome, exc
-        self.counters.processed += 1
-        sent_ms = _attribute(message, SENT_TIMESTAMP)
-        if self._observe_lag is not None and sent_ms is not None:
-            self._observe_lag(self._clock.now().timestamp() - sent_ms / 1000)
-        return Outcome.APPLIED, None
+                self.counters.processed += 1
+                sent_ms = _attribute(message, SENT_TIMESTAMP)
+                if self._observe_lag is not None and sent_ms is not None:
+                    self._observe_lag(now_s - sent_ms / 1000)
+        return outcomes
 
     async def _dead_letter(self, message: MessageTypeDef, error: BaseException) -> bool:
         """Send the original body to the dead-letter queue, with the reason as attributes."""
