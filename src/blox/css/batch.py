@@ -25,7 +25,8 @@ from datetime import datetime
 
 from blox.css import apply, index
 from blox.model import ecs, events
-from blox.store import Compare, Delete, Entry, Op, Put, keys
+from blox.store import keys
+from blox.store.base import Compare, Delete, Entry, Op, Put
 
 __all__ = ["Chunk", "Plan", "Settled", "Stored", "Write", "chunks", "plan", "record_ops"]
 
