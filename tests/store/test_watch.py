@@ -117,3 +117,40 @@ async def test_a_compare_failure_produces_no_change_on_the_watch(backend: Backen
     await store.put(ns + "b", b"2")
     changes = await collect(store, ns, start, 2)
     assert [(c.kind, c.key) for c in changes] == [("put", ns + "a"), ("put", ns + "b")]
+
+
+async def test_a_live_watch_sees_every_change_of_a_transaction(backend: Backend) -> None:
+    """One revision, several keys: each change is delivered (a live watcher once kept only the
+    first change of a revision)."""
+    store, ns = backend.store, backend.ns
+    seen: list[Change] = []
+    live = asyncio.Event()
+
+    async def read() -> None:
+        async for change in store.watch(ns):
+            seen.append(change)
+            live.set()
+            if change.key == ns + "after":
+                return
+
+    reader = asyncio.create_task(read())
+    while not live.is_set():  # until the watch is live: each probe put is one change
+        await store.put(ns + "probe", b"")
+        await asyncio.wait([reader], timeout=0.05)
+        if seen:
+            break
+    seen.clear()
+    live.clear()
+    first = await store.put(ns + "before", b"")
+    revision = await store.txn(
+        compares=[], ops=[Put(ns + f"batch{i:02d}", str(i).encode()) for i in range(50)]
+    )
+    await store.txn(compares=[], ops=[Delete(ns + "batch00"), Put(ns + "after", b"")])
+    await asyncio.wait_for(reader, WAIT_S)
+    mine = [c for c in seen if c.revision >= first]
+    assert [c.key for c in mine[1:51]] == [ns + f"batch{i:02d}" for i in range(50)]
+    assert {c.revision for c in mine[1:51]} == {revision}
+    assert [(c.kind, c.key) for c in mine[51:53]] == [
+        ("delete", ns + "batch00"),
+        ("put", ns + "after"),
+    ]

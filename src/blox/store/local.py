@@ -164,6 +164,10 @@ class LocalStore:
 
     async def watch(self, prefix: str, *, start_revision: int = 0) -> AsyncIterator[Change]:
         next_revision = start_revision or self._revision + 1
+        # A transaction is one revision with several changes. When a slow watcher overflows in
+        # the middle of one, the replay starts again at that revision and skips the changes of
+        # it already yielded (`seen` of revision `partial`).
+        partial, seen = 0, 0
         while True:
             # Replay: history up to the current revision, in chunks, re-checking compaction.
             while next_revision <= self._revision:
@@ -172,8 +176,13 @@ class LocalStore:
                     raise errors.Compacted(next_revision, compacted)
                 last = min(self._revision, next_revision + HISTORY_CHUNK_REVISIONS - 1)
                 for change in self._engine.history(prefix, next_revision, last):
+                    if change.revision == partial and seen > 0:
+                        seen -= 1
+                        continue
                     yield change
                 next_revision = last + 1
+            partial, seen = 0, 0
+            live_from = next_revision
             # Live: registered with no await since the replay caught up, so nothing is missed.
             watcher = _Watcher(prefix)
             self._watchers.add(watcher)
@@ -182,10 +191,14 @@ class LocalStore:
                     change = await watcher.queue.get()
                     if watcher.overflowed and change.revision > watcher.complete_through:
                         break  # a revision only partly queued: replay it from history
-                    if change.revision < next_revision:
+                    if change.revision < live_from:
                         continue  # the watch asked to start at a future revision
-                    next_revision = change.revision + 1
+                    partial, seen = change.revision, seen + 1 if change.revision == partial else 1
+                    next_revision = change.revision  # a replay starts here, skipping `seen`
                     yield change
+                else:
+                    next_revision = partial + 1 if partial else next_revision
+                    partial, seen = 0, 0
             finally:
                 self._watchers.discard(watcher)
 
