@@ -5,27 +5,32 @@ Routes: `GET /v1/tasks[/{cluster}/{arn}]`, `GET /v1/instances[/{cluster}/{arn}]`
 operators `GET /healthz` (alive), `GET /readyz` (200 or 503 with each check, from `readiness`)
 and `GET /metrics` (Prometheus text from `metrics`, whose middleware times every request); the
 three are left out of /openapi.json. Errors are rendered by `errors.install`; v0.3 redirected
-trailing slashes, and so does `_strip_trailing_slash` (307, query kept). Callers: the CSS
-service and the tests.
+trailing slashes, and so does `_StripTrailingSlash` (307, query kept), a plain ASGI middleware
+so that a stream's chunks pass through it untouched. The streams of each kind share one store
+watch (`app.state.hubs`, see `hub`): it starts with a kind's first stream, stops with its last,
+and is stopped when the app's lifespan ends. Callers: the CSS service and the tests.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import URL
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from blox import __version__
-from blox.clock import SystemClock
-from blox.css.api import errors, routes_instances, routes_streams, routes_tasks
+from blox.clock import Clock, SystemClock
+from blox.css.api import errors, feed, hub, routes_instances, routes_streams, routes_tasks
 from blox.obs import CssMetrics, Readiness
 from blox.obs.health import store_check
 from blox.store import Store
 
-__all__ = ["create_app"]
+__all__ = ["close", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +41,17 @@ def create_app(
     heartbeat_s: float = routes_streams.HEARTBEAT_S,
     readiness: Readiness | None = None,
     metrics: CssMetrics | None = None,
+    stream_ring_lines: int = feed.RING_LINES,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The CSS read API over `store`; the store stays open and owned by the caller.
 
     `heartbeat_s`: how long a stream stays silent before it sends a bare-newline heartbeat.
     `readiness`: what `/readyz` reports, as given (default: only "store", answering
     `revision()`). `metrics`: what `/metrics` exposes (default: a registry of this app's own).
+    `stream_ring_lines`: how many recent lines of each kind the streams share; a stream further
+    behind than that replays from the store (see `hub`). `clock`: paces the streams' wake-ups
+    (default: the system clock).
     """
     if heartbeat_s <= 0:
         raise ValueError(f"heartbeat_s must be positive, not {heartbeat_s}")
@@ -51,21 +61,24 @@ def create_app(
         redirect_slashes=False,
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     if readiness is None:
         readiness = Readiness()
         readiness.add_check("store", store_check(store))
-    metrics = metrics if metrics is not None else CssMetrics(clock=SystemClock())
+    clock = clock if clock is not None else SystemClock()
+    metrics = metrics if metrics is not None else CssMetrics(clock=clock)
     app.state.store = store
     app.state.heartbeat_s = heartbeat_s
     app.state.readiness = readiness
     app.state.metrics = metrics
+    app.state.hubs = routes_streams.hubs(store, clock=clock, ring_lines=stream_ring_lines)
     app.include_router(routes_tasks.router)
     app.include_router(routes_instances.router)
     app.include_router(routes_streams.router)
     for path, endpoint in (("/healthz", _healthz), ("/readyz", _readyz), ("/metrics", _metrics)):
         app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
-    app.add_middleware(BaseHTTPMiddleware, dispatch=_strip_trailing_slash)
+    app.add_middleware(_StripTrailingSlash)
     errors.install(app)
     app.add_middleware(metrics.requests.middleware)  # outermost: times redirects and 500s too
     return app
@@ -89,13 +102,41 @@ async def _metrics(request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
-async def _strip_trailing_slash(request: Request, call_next: RequestResponseEndpoint) -> Response:
-    # The path as sent, still percent-encoded: `request.url.path` drops tabs and newlines
-    # (urlsplit), so "/v1/tasks/%0A" would look like "/v1/tasks/" and redirect to the list.
-    raw: bytes = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
-    path = raw.decode("latin-1")
-    if len(path) > 1 and path.endswith("/"):
-        target = "/" + path.strip("/")  # never "//host": that would redirect off-site
-        query = request.url.query
-        return RedirectResponse(target + (f"?{query}" if query else ""), status_code=307)
-    return await call_next(request)
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Stop the streams' shared watches when the app stops (when the server runs a lifespan)."""
+    try:
+        yield
+    finally:
+        close(app)
+
+
+def close(app: FastAPI) -> None:
+    """Stop the shared stream watches of an app from `create_app`; open streams go on alone.
+
+    For servers run with `lifespan="off"`: the watches also stop with the last stream.
+    """
+    streams: dict[str, hub.Hub] = app.state.hubs
+    for kind_hub in streams.values():
+        kind_hub.close()
+
+
+class _StripTrailingSlash:
+    """ASGI middleware: a path ending in "/" (not "/" itself) gets a 307 to the path without it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # The path as sent, still percent-encoded: the decoded path drops tabs and newlines
+            # (urlsplit), so "/v1/tasks/%0A" would look like "/v1/tasks/" and redirect to the list.
+            raw: bytes = scope.get("raw_path") or quote(scope["path"]).encode()
+            path = raw.decode("latin-1")
+            if len(path) > 1 and path.endswith("/"):
+                target = "/" + path.strip("/")  # never "//host": that would redirect off-site
+                query = URL(scope=scope).query
+                redirect = RedirectResponse(target + (f"?{query}" if query else ""), 307)
+                await redirect(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -19,38 +19,48 @@ Choices (blox-ecs):
   "entity": <the last known entity>}`; a key deleted without a known previous value is skipped.
 - Headers are sent at once; an idle stream gets a bare newline every `heartbeat_s` seconds
   (`create_app(heartbeat_s=...)`, 15 by default), which v0.3 clients skip as an empty line.
-- If the watch raises Compacted after the headers were sent (compaction raced the replay), the
+- Streams are served by a `hub.Hub` per kind (built by `hubs`, one set per app): one store watch
+  from the live edge renders each change once for every stream; a stream that asks for an older
+  version, or whose client falls behind, replays from the store with its own watch and then
+  joins the shared one without a gap or a repeat (see `hub`). "Flushed at once" holds for a
+  quiet store; while changes come faster than one per `feed.FLUSH_S` (10 ms), each stream
+  sends what came in that interval as one chunk: a send per change to every stream would cost
+  more than the changes themselves.
+- If a replay's watch raises Compacted after the headers were sent (compaction raced it), the
   stream ends and the event is logged; the client resumes and gets 400 out of range.
-- A client disconnect cancels the pending read of the watch and closes it: no task outlives it.
+- A client disconnect ends the stream's reads and closes its watch: no task outlives it (the
+  shared watch stops with the kind's last stream).
 - A stored record that does not decode is logged and left out, as lists do.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from blox.clock import Clock
 from blox.contract import css, texts
+from blox.css.api import feed, hub
 from blox.css.api.errors import render
 from blox.css.api.responses import START_HEADER, query_parameters, store_of
 from blox.model import ecs
 from blox.model.errors import RecordInvalid
-from blox.store import Change, Store, errors, keys
+from blox.store import Change, Store, keys
 
-__all__ = ["CONTENT_TYPE", "HEARTBEAT", "HEARTBEAT_S", "router"]
+__all__ = ["CONTENT_TYPE", "HEARTBEAT", "HEARTBEAT_S", "hubs", "router"]
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/stream", tags=["streams"])
 
 CONTENT_TYPE = "application/octet-stream"
-HEARTBEAT = b"\n"
+HEARTBEAT = hub.HEARTBEAT
 HEARTBEAT_S = 15.0
 _MAX_DIGITS = 19  # an int64, as v0.3 parsed it
 
@@ -69,6 +79,22 @@ _KINDS: dict[ecs.Kind, tuple[str, _Public]] = {
     "task": (keys.TASKS, css.task_public),
     "instance": (keys.INSTANCES, css.instance_public),
 }
+
+
+def hubs(
+    store: Store, *, clock: Clock, ring_lines: int = feed.RING_LINES
+) -> dict[ecs.Kind, hub.Hub]:
+    """One stream hub per kind over `store`, for one app (`create_app` keeps them)."""
+    return {
+        kind: hub.Hub(
+            store,
+            prefix,
+            functools.partial(_line, kind=kind, public=public),
+            clock=clock,
+            ring_lines=ring_lines,
+        )
+        for kind, (prefix, public) in _KINDS.items()
+    }
 
 
 @router.get(
@@ -109,8 +135,10 @@ async def _stream(request: Request, kind: ecs.Kind) -> Response:
     flags = params.getlist("deletes")
     deletes = bool(flags) and flags[0].lower() in {"true", "1"}
     heartbeat_s: float = getattr(request.app.state, "heartbeat_s", HEARTBEAT_S)
-    prefix, public = _KINDS[kind]
-    lines = _lines(store, prefix, start, heartbeat_s, lambda c: _line(c, kind, public, deletes))
+    streams: dict[ecs.Kind, hub.Hub] = request.app.state.hubs
+    lines = streams[kind].stream(
+        first=start, current=current, deletes=deletes, heartbeat_s=heartbeat_s
+    )
     headers = {"Connection": "Keep-Alive", START_HEADER: str(start)}
     return StreamingResponse(lines, media_type=CONTENT_TYPE, headers=headers)
 
@@ -124,52 +152,9 @@ def _parse_version(text: str) -> int | None:
     return int(text)
 
 
-async def _lines(
-    store: Store,
-    prefix: str,
-    start: int,
-    heartbeat_s: float,
-    render_change: Callable[[Change], bytes | None],
-) -> AsyncIterator[bytes]:
-    """The body: one line per change sent, a heartbeat whenever `heartbeat_s` passes idle."""
-    changes = store.watch(prefix, start_revision=start)
-    pending: asyncio.Task[Change] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(_next(changes))
-            done, _ = await asyncio.wait({pending}, timeout=heartbeat_s)
-            if not done:
-                yield HEARTBEAT
-                continue
-            finished, pending = pending, None
-            try:
-                change = finished.result()
-            except StopAsyncIteration:
-                return
-            except errors.Compacted as exc:
-                logger.warning("ending a stream of %s: its history was compacted (%s)", prefix, exc)
-                return
-            line = render_change(change)
-            if line is not None:
-                yield line
-    finally:
-        if pending is not None:
-            pending.cancel()
-            await asyncio.wait({pending})
-            if not pending.cancelled() and pending.exception() is not None:
-                logger.debug("a cancelled stream read failed", exc_info=pending.exception())
-        close: Callable[[], Awaitable[None]] | None = getattr(changes, "aclose", None)
-        if close is not None:
-            await close()
-
-
-async def _next(changes: AsyncIterator[Change]) -> Change:
-    return await anext(changes)
-
-
-def _line(change: Change, kind: ecs.Kind, public: _Public, deletes: bool) -> bytes | None:
-    """The line sent for `change`, or None when it is not sent (see the module docstring)."""
+def _line(change: Change, *, kind: ecs.Kind, public: _Public) -> feed.Rendered | None:
+    """The line sent for `change` and whether it reports a deletion (sent only with
+    `deletes=true`), or None when it is never sent (see the module docstring)."""
     entry = change.entry if change.kind == "put" else change.prev
     if entry is None:
         return None
@@ -181,10 +166,8 @@ def _line(change: Change, kind: ecs.Kind, public: _Public, deletes: bool) -> byt
     if record.kind != kind:
         return None
     if change.kind == "put" and not record.is_tombstone:
-        return css.dump(public(record, change.revision)) + b"\n"
-    if not deletes:
-        return None
-    return _deleted(public(record, change.revision))
+        return css.dump(public(record, change.revision)) + b"\n", False
+    return _deleted(public(record, change.revision)), True
 
 
 def _deleted(model: BaseModel) -> bytes:
