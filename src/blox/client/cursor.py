@@ -83,8 +83,12 @@ class PageCursor:
 class StreamCursor(Generic[M]):
     """Position in one logical stream of `model` items, across reconnects.
 
-    `next_version`: what to ask for on (re)connecting (None: live only). `last_version`: the
-    last item handed out. `heartbeats`: blank lines seen (and skipped) so far.
+    `next_version`: where a new stream starts (None: live only). `last_version`: the version of
+    the last item handed out. `heartbeats`: blank lines seen (and skipped) so far.
+
+    Several items share one entityVersion when one store transaction changed several records
+    (the CSS applies an SQS batch in one). So a reconnect asks for `last_version` again and
+    skips the items of it already handed out, rather than asking for `last_version + 1`.
     """
 
     model: type[M]
@@ -92,6 +96,8 @@ class StreamCursor(Generic[M]):
     last_version: int | None = None
     heartbeats: int = 0
     _blind: bool = field(default=False, init=False)
+    _at_last: int = field(default=0, init=False)  # items handed out at `last_version`
+    _skip: int = field(default=0, init=False)  # of those, still to skip on this connection
 
     def __post_init__(self) -> None:
         if self.next_version is not None and self.next_version < 1:
@@ -99,12 +105,15 @@ class StreamCursor(Generic[M]):
 
     def params(self) -> dict[str, str]:
         """The query of the next connection: `entityVersion` once one is known."""
+        if self.last_version is not None:
+            return {"entityVersion": str(self.last_version)}
         if self.next_version is None:
             return {}
         return {"entityVersion": str(self.next_version)}
 
     def started(self, headers: Mapping[str, str]) -> None:
         """A connection opened; a live-only stream learns its start from the server if it says."""
+        self._skip = self._at_last  # the server sends the items of `last_version` again
         if self.next_version is not None:
             return
         start = headers.get(START_HEADER, "")
@@ -127,12 +136,15 @@ class StreamCursor(Generic[M]):
         except ValidationError as exc:
             raise ResponseInvalid(f"a stream line is not a v0.3 {self.model.__name__}") from exc
         version = entity_version(item)
-        if self.last_version is not None and version <= self.last_version:
-            logger.warning(
-                "dropping a repeated stream item at version %d (seen %d)",
-                version,
-                self.last_version,
-            )
+        last = self.last_version
+        if last is not None and (version < last or (version == last and self._skip > 0)):
+            if version == last:
+                self._skip -= 1
+            else:
+                logger.warning(
+                    "dropping a repeated stream item at version %d (seen %d)", version, last
+                )
             return None
+        self._at_last = self._at_last + 1 if version == last else 1
         self.last_version, self.next_version = version, version + 1
         return version, item
