@@ -13,6 +13,7 @@ import typer
 
 from blox import __version__, errors
 from blox.cli import css, scheduler, sim, store, up
+from blox.obs import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +44,8 @@ def _root(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at debug level."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # One handler on the root logger; `blox css` / `blox scheduler` replace it with theirs.
+    setup_logging("text", logging.DEBUG if verbose else logging.WARNING)
 
 
 def main() -> None:
