@@ -5,18 +5,25 @@ of its cluster (the informer), the starts in flight (`StartsInFlight`, in the st
 stops in flight (here); asks `plan.planner.plan` for actions; issues the stops, then the starts
 (each batch remembered in the store BEFORE StartTask, so no crash or retry starts twice), moves
 the deployment by the plan's verdict, and writes the status counters. `run()` reconciles every
-environment whenever the informer sees a change, and at least every `resync_s`.
+environment whenever the informer sees a change, whenever an environment record changes in
+the store (a watch: create, deploy, update, pause, delete act at once, not at the next
+resync), when time alone changes a plan (its `wait_until`: a task turning available after
+minReadySeconds, a backoff ending, a progress deadline passing), and at least every
+`resync_s`.
 
 Assumptions / Invariants:
 - Only the leader runs a Controller (see `blox.scheduler.service`); a new leader rebuilds every
   piece of state it needs from the store and the CSS (stops in flight are only an
   optimisation: a second StopTask is harmless).
 - ECS refusals (RESOURCE:*, AGENT, …) back the instance off exponentially (`backoff_until`),
-  shown in the status; a failed call leaves the environment for the next pass.
+  shown in the status; a failed call leaves the environment for the next pass. A backoff
+  belongs to one environment and one task definition: another environment's refusals, or
+  those of a revision rolled back from, never hold a start back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections import defaultdict
@@ -35,7 +42,8 @@ from blox.scheduler.errors import EnvironmentNotFound
 from blox.scheduler.plan import planner, snapshot
 from blox.scheduler.plan.actions import Plan, Verdict
 from blox.scheduler.plan.snapshot import TaskNeeds
-from blox.store import Store
+from blox.store import Store, keys
+from blox.store import errors as store_errors
 
 __all__ = ["Controller"]
 
@@ -44,6 +52,7 @@ logger = logging.getLogger(__name__)
 RESYNC_S = 5.0
 STOP_TTL_S = 60.0
 BACKOFF_BASE_S, BACKOFF_CAP_S = 2.0, 300.0
+WATCH_RETRY_S = 1.0
 _VERDICTS = {
     Verdict.RUNNING: DeploymentStatus.RUNNING,
     Verdict.COMPLETED: DeploymentStatus.COMPLETED,
@@ -72,30 +81,66 @@ class Controller:
         self._observe_pass = observe_pass
         self._starts = StartsInFlight(store)
         self._stops: dict[str, datetime] = {}  # task ARN → when StopTask was issued
-        self._backoff: dict[str, tuple[datetime, int]] = {}  # instance → (until, failures)
+        # environment → instance → (until, failures, the task definition ECS refused)
+        self._backoff: defaultdict[str, dict[str, tuple[datetime, int, str]]] = defaultdict(dict)
         self._progress: dict[str, tuple[int, datetime]] = {}  # deployment → (updated, when)
         self._needs: dict[str, TaskNeeds] = {}  # task definition ARN → needs
         self.passes = 0
         self.actions: defaultdict[str, int] = defaultdict(int)  # started / stopped / failed
 
     async def run(self) -> None:
-        """Reconcile every environment on each change and every `resync_s`, until cancelled."""
+        """Reconcile every environment on each change, when a plan's `wait_until` comes, and
+        every `resync_s`, until cancelled."""
         await self._informer.synced.wait()
+        watching = asyncio.ensure_future(self._watch_desired(await self._store.revision() + 1))
+        try:
+            await self._passes()
+        finally:
+            watching.cancel()
+            await asyncio.wait({watching})
+
+    async def _passes(self) -> None:
         while True:
             names = [
                 view.environment.name
                 for view in await environments.list_environments(self._store, include_deleting=True)
             ]
+            wake: datetime | None = None
             for name in names:
                 began = self._clock.monotonic()
                 try:
-                    await self.reconcile(name)
+                    plan = await self.reconcile(name)
                 except errors.BloxError as exc:  # ECS or the store: the next pass retries
                     logger.warning("reconcile of environment %s failed: %s", name, exc)
+                    plan = None
+                if plan is not None and plan.wait_until is not None:
+                    wake = plan.wait_until if wake is None else min(wake, plan.wait_until)
                 if self._observe_pass is not None:
                     self._observe_pass(self._clock.monotonic() - began)
             self.passes += 1
-            await self._informer.wait_changed(self._resync_s)
+            pause = self._resync_s
+            if wake is not None:
+                pause = min(pause, max(0.0, (wake - self._clock.now()).total_seconds()))
+            await self._informer.wait_changed(pause)
+
+    async def _watch_desired(self, start_revision: int) -> None:
+        """Wake the loop (as an informer change does) on every change of an environment record
+        from `start_revision` on; a lost or compacted watch starts again from now."""
+        while True:
+            try:
+                async for _ in self._store.watch(keys.ENVIRONMENTS, start_revision=start_revision):
+                    self._informer.changed.set()
+            except store_errors.StoreError as exc:
+                logger.info("watching environments failed (%s); watching again", exc)
+            await self._clock.sleep(WATCH_RETRY_S)
+            self._informer.changed.set()  # whatever changed meanwhile: one more pass
+            start_revision = await self._revision_or(start_revision)
+
+    async def _revision_or(self, fallback: int) -> int:
+        try:
+            return await self._store.revision() + 1
+        except store_errors.StoreError:
+            return fallback
 
     async def reconcile(self, name: str) -> Plan | None:
         """One pass over environment `name`; the plan it carried out (None: nothing to run)."""
@@ -129,7 +174,7 @@ class Controller:
             needs=await self._task_needs(revision.task_definition),
             deployment=state.deployment,
             last_progress_at=self._last_progress(state.deployment, now),
-            backoff_until={i: until for i, (until, _) in self._backoff.items() if until > now},
+            backoff_until=self._backoffs(name, revision.task_definition, now),
             deployments=deployments,
         )
         plan = planner.plan(
@@ -183,13 +228,17 @@ class Controller:
         )
         self.actions["started"] += len(started.tasks)
         refused = [f.arn for f in started.failures if f.arn]
+        backoffs = self._backoff[name]
         for instance in refused:
-            _, failures = self._backoff.get(instance, (now, 0))
+            _, failures, refused_definition = backoffs.get(instance, (now, 0, ""))
+            if refused_definition != revision.task_definition:
+                failures = 0  # another task definition's refusals say nothing of this one
             delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**failures)
-            self._backoff[instance] = (now + timedelta(seconds=delay), failures + 1)
+            until = now + timedelta(seconds=delay)
+            backoffs[instance] = (until, failures + 1, revision.task_definition)
             logger.info("ECS refused a start on %s; backing off %.0fs", instance, delay)
         for task in started.tasks:
-            self._backoff.pop(str(task.get("containerInstanceArn")), None)
+            backoffs.pop(str(task.get("containerInstanceArn")), None)
         if refused:
             self.actions["failed"] += len(refused)
             await self._starts.forget(name, refused)
@@ -214,10 +263,11 @@ class Controller:
                     status=_VERDICTS[plan.verdict],
                     now=now,
                     reason=plan.status.reason,
-                    failed_instances=sorted(i for i, (u, _) in self._backoff.items() if u > now),
+                    failed_instances=sorted(self._backoffs(name, deployment.task_definition, now)),
                 )
         if state.environment.deleting and plan.is_idle:
             await environments.forget(self._store, name)
+            self._backoff.pop(name, None)
             return
         counters = dataclasses.asdict(plan.status)
         counters.pop("updated_available", None)
@@ -233,6 +283,14 @@ class Controller:
         except EnvironmentNotFound:
             return {}
         return {d.id: d.revision for d in found}
+
+    def _backoffs(self, name: str, task_definition: str, now: datetime) -> dict[str, datetime]:
+        """Instance → until when starts of `task_definition` for `name` back off there."""
+        return {
+            instance: until
+            for instance, (until, _, refused) in self._backoff.get(name, {}).items()
+            if until > now and refused == task_definition
+        }
 
     def _live_stops(self, now: datetime) -> list[str]:
         expiry = timedelta(seconds=STOP_TTL_S)

@@ -10,8 +10,10 @@ Assumptions / Invariants:
   STOPPED no other task is started on its instance (no overlap without a surge).
 - Of several live tasks on one eligible instance, one of the target task definition (C) and one
   older (O) may stay, each the best of its kind (available, ready, RUNNING, oldest, then ARN);
-  every other one is a DUPLICATE stop. O stays only while C is not available and O is: that is
-  a surge under way. These stops never lower the instance's availability.
+  every other one is a DUPLICATE stop. O stays only while C is not available and O is ready
+  (RUNNING, HEALTHY if checked): that is a surge under way. A ready O that has not been ready
+  for minReadySeconds yet still keeps the instance up, so it is never replaced before C is
+  available. These stops never lower the instance's availability.
 - A start in flight (`Pending.starts`) counts as a task on its way: never a second start there.
 - Nothing is started or stopped on an instance whose agent is disconnected, except that a
   deleted environment's tasks are stopped everywhere (ECS records the stop; a reconnecting agent
@@ -69,7 +71,7 @@ class Slot(NamedTuple):
     stops: tuple[Stop, ...] = ()  # owed whatever the budget
     wait: WaitReason | None = None  # why it waits, when it does
     old: ObservedTask | None = None  # UPDATE / SURGING: the old task that stays for now
-    old_available: bool = False
+    old_ready: bool = False  # the old task keeps the instance up: it goes only within budget
     live: int = 0  # live tasks of ours on it before this plan
     ready: bool = False  # a kept task is ready
     available: bool = False  # a kept task is available
@@ -302,8 +304,8 @@ def _eligible(
     for kept in (new, previous):
         if kept is not None and kept.at is not None and kept.at > run.now:
             available_at = kept.at if available_at is None else min(available_at, kept.at)
-    if new is not None and (new.available or previous is None or not previous.available):
-        if previous is not None:  # its successor is here and the old one keeps nothing up
+    if new is not None and (new.available or previous is None or not previous.ready):
+        if previous is not None:  # its successor is here, or the old one keeps nothing up
             stops += _stops([previous], StopReason.REPLACED)
         return Slot(
             arn,
@@ -330,7 +332,7 @@ def _eligible(
         stops=stops,
         wait=(_not_available(new) if new is not None else WaitReason.STARTING) if surging else None,
         old=previous.task,
-        old_available=previous.available,
+        old_ready=previous.ready,
         live=len(live),
         ready=ready,
         available=previous.available,

@@ -10,9 +10,12 @@ Assumptions / Invariants:
   gives (max unavailable, max surge), never both 0. Unavailable = desired instances without an
   available task, counted before this plan.
 - Never more than max(max unavailable, already unavailable) desired instances without an
-  available task because of this plan's stops: an available old task is stopped first
-  (OUTDATED) only within `max unavailable - unavailable`; one that is not available is replaced
-  at once (it keeps nothing up), as Kubernetes does.
+  available task because of this plan's stops: a ready old task is stopped first (OUTDATED)
+  only within `max unavailable - unavailable`; one that is not ready (not RUNNING, or not
+  HEALTHY when checked) is replaced at once, as Kubernetes does, since it keeps nothing up. A
+  ready old task that has not been ready for the target's minReadySeconds yet counts as
+  unavailable (Kubernetes' accounting) but is still stopped only within the budget: unlike
+  Kubernetes, raising minReadySeconds never stops every young old task at once.
 - maxSurge > 0: on an instance with room (`TaskNeeds.fit`; unknown figures have room) that is
   not backing off, the target task starts next to the available old one (SURGE), at most
   `max surge - surges under way` at a time; the old one stops once its successor is available
@@ -123,11 +126,11 @@ def spend(*, slots: Sequence[Slot], budget: Budget, desired: Desired, now: datet
             moves.waits.append(Wait(arn, Why.PAUSED))
             continue
         may_surge = budget.max_surge > 0 and slot.fits and not backing_off
-        if may_surge and (not slot.old_available or surge_left > 0):
-            surge_left -= slot.old_available
+        if may_surge and (not slot.old_ready or surge_left > 0):
+            surge_left -= slot.old_ready
             moves.starts.append(Start(arn, revision, StartReason.SURGE))
-        elif not may_surge and (not slot.old_available or unavailable_left > 0):
-            unavailable_left -= slot.old_available
+        elif not may_surge and (not slot.old_ready or unavailable_left > 0):
+            unavailable_left -= slot.old_ready
             moves.stops.append(Stop(slot.old.task_arn, StopReason.OUTDATED))
         elif may_surge:
             moves.waits.append(Wait(arn, Why.MAX_SURGE))

@@ -81,6 +81,12 @@ CASES = [
         id="an old task that is not available is replaced at once, over the budget",
     ),
     pytest.param(
+        desired(revision(min_ready_s=30)), fleet(2), old(2, since=NOW - timedelta(seconds=10)),
+        None,
+        expect(waits=("i-1 max-unavailable", "i-2 max-unavailable")),
+        id="an old task RUNNING for less than minReadySeconds is unavailable but kept in budget",
+    ),
+    pytest.param(
         desired(), [instance("i-1", connected=False), instance("i-2")], old(2), None,
         expect(waits=("i-1 agent-disconnected", "i-2 max-unavailable")),
         id="a disconnected instance counts as unavailable",
@@ -149,6 +155,13 @@ CASES = [
         SURGE, fleet(3), [task("t-1", on="i-1", rev=1, status="PENDING"), *old(3)[1:]], None,
         expect(starts=("i-1 surge", "i-2 surge"), waits=("i-3 max-surge",)),
         id="in surge mode an old task that is not available gets its successor at once",
+    ),
+    pytest.param(
+        desired(revision(max_surge=Share(1), min_ready_s=30)), fleet(1),
+        [*old(1, since=NOW - timedelta(seconds=10)), task("t-9", on="i-1", status="PENDING")],
+        None,
+        expect(waits=("i-1 starting",)),
+        id="a ready old task not yet minReadySeconds old stays until its successor is available",
     ),
     pytest.param(
         desired(revision(max_surge=Share(10, percent=True))), fleet(3), old(3), None,
