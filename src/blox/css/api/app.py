@@ -16,18 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import quote
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.datastructures import URL
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI
 
 from blox import __version__
 from blox.clock import Clock, SystemClock
 from blox.css.api import errors, feed, hub, routes_instances, routes_streams, routes_tasks
 from blox.obs import CssMetrics, Readiness
 from blox.obs.health import store_check
+from blox.obs.routes import StripTrailingSlash, add_operator_routes
 from blox.store import Store
 
 __all__ = ["close", "create_app"]
@@ -76,30 +73,11 @@ def create_app(
     app.include_router(routes_tasks.router)
     app.include_router(routes_instances.router)
     app.include_router(routes_streams.router)
-    for path, endpoint in (("/healthz", _healthz), ("/readyz", _readyz), ("/metrics", _metrics)):
-        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
-    app.add_middleware(_StripTrailingSlash)
+    add_operator_routes(app, readiness=readiness, metrics=metrics)
+    app.add_middleware(StripTrailingSlash)
     errors.install(app)
     app.add_middleware(metrics.requests.middleware)  # outermost: times redirects and 500s too
     return app
-
-
-async def _healthz() -> Response:
-    return PlainTextResponse("ok", media_type="text/plain; charset=utf-8")
-
-
-async def _readyz(request: Request) -> Response:
-    readiness: Readiness = request.app.state.readiness
-    report = await readiness.report()
-    if not report.ready:
-        logger.debug("not ready: %s", ", ".join(report.failing))
-    return JSONResponse(report.as_json(), status_code=200 if report.ready else 503)
-
-
-async def _metrics(request: Request) -> Response:
-    metrics: CssMetrics = request.app.state.metrics
-    body, content_type = metrics.exposition(request.headers.get("accept"))
-    return Response(body, headers={"Content-Type": content_type})
 
 
 @asynccontextmanager
@@ -119,24 +97,3 @@ def close(app: FastAPI) -> None:
     streams: dict[str, hub.Hub] = app.state.hubs
     for kind_hub in streams.values():
         kind_hub.close()
-
-
-class _StripTrailingSlash:
-    """ASGI middleware: a path ending in "/" (not "/" itself) gets a 307 to the path without it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            # The path as sent, still percent-encoded: the decoded path drops tabs and newlines
-            # (urlsplit), so "/v1/tasks/%0A" would look like "/v1/tasks/" and redirect to the list.
-            raw: bytes = scope.get("raw_path") or quote(scope["path"]).encode()
-            path = raw.decode("latin-1")
-            if len(path) > 1 and path.endswith("/"):
-                target = "/" + path.strip("/")  # never "//host": that would redirect off-site
-                query = URL(scope=scope).query
-                redirect = RedirectResponse(target + (f"?{query}" if query else ""), 307)
-                await redirect(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

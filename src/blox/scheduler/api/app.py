@@ -11,18 +11,15 @@ rendered by `errors.install`; v0.3 redirected trailing slashes, and so does
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-from urllib.parse import quote
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from fastapi import FastAPI, Response
 
 from blox import __version__
 from blox.clock import Clock, SystemClock
 from blox.obs import Readiness, RequestMetrics
 from blox.obs.health import store_check
+from blox.obs.routes import StripTrailingSlash, add_operator_routes
 from blox.scheduler.api import errors, routes_deployments, routes_environments
 from blox.scheduler.api.wire import CONTENT_TYPE
 from blox.scheduler.catalog import EcsCatalog
@@ -78,15 +75,8 @@ def create_app(
     app.add_api_route("/v1/ping", _ping, methods=["GET"], response_class=Response)
     app.include_router(routes_environments.router)
     app.include_router(routes_deployments.router)
-    operator: list[tuple[str, Callable[..., Awaitable[Response]]]] = [
-        ("/healthz", _healthz),
-        ("/readyz", _readyz),
-    ]
-    if metrics is not None:
-        operator.append(("/metrics", _metrics))
-    for path, endpoint in operator:
-        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
-    app.add_middleware(BaseHTTPMiddleware, dispatch=_strip_trailing_slash)
+    add_operator_routes(app, readiness=readiness, metrics=metrics)
+    app.add_middleware(StripTrailingSlash)
     errors.install(
         app,
         [*app.router.routes, *routes_environments.router.routes, *routes_deployments.router.routes],
@@ -100,24 +90,6 @@ def create_app(
 async def _ping() -> Response:
     """Ping server for health status (v0.3: an empty 200)."""
     return Response(status_code=200, media_type=CONTENT_TYPE)
-
-
-async def _healthz() -> Response:
-    return PlainTextResponse("ok", media_type="text/plain; charset=utf-8")
-
-
-async def _readyz(request: Request) -> Response:
-    readiness: Readiness = request.app.state.readiness
-    report = await readiness.report()
-    if not report.ready:
-        logger.debug("not ready: %s", ", ".join(report.failing))
-    return JSONResponse(report.as_json(), status_code=200 if report.ready else 503)
-
-
-async def _metrics(request: Request) -> Response:
-    metrics: HttpMetrics = request.app.state.metrics
-    body, content_type = metrics.exposition(request.headers.get("accept"))
-    return Response(body, headers={"Content-Type": content_type})
 
 
 def _document_400_not_422(app: FastAPI) -> None:
@@ -136,15 +108,3 @@ def _document_400_not_422(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-async def _strip_trailing_slash(request: Request, call_next: RequestResponseEndpoint) -> Response:
-    # The path as sent, still percent-encoded: `request.url.path` drops tabs and newlines
-    # (urlsplit), so "/v1/environments/%0A" would look like a trailing slash (as in the CSS).
-    raw: bytes = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
-    path = raw.decode("latin-1")
-    if len(path) > 1 and path.endswith("/"):
-        target = "/" + path.strip("/")  # never "//host": that would redirect off-site
-        query = request.url.query
-        return RedirectResponse(target + (f"?{query}" if query else ""), status_code=307)
-    return await call_next(request)
