@@ -2,24 +2,27 @@
 redirect of a trailing slash.
 
 `add_operator_routes(app, readiness=…, metrics=…)` adds the three routes (hidden from the
-OpenAPI schema; `/metrics` only when there are metrics); `StripTrailingSlash` is the ASGI
-middleware both services install. Callers: `blox.css.api.app`, `blox.scheduler.api.app`.
+OpenAPI schema; `/metrics` only when there are metrics); `StripTrailingSlash` and
+`CatchUnexpected` (any exception escaping the app: a logged 500 in the service's own text,
+never a trace) are the ASGI middlewares both services install. Callers: `blox.css.api`,
+`blox.scheduler.api`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.datastructures import URL
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from blox.obs.health import Readiness
 
-__all__ = ["Exposing", "StripTrailingSlash", "add_operator_routes"]
+__all__ = ["CatchUnexpected", "Exposing", "StripTrailingSlash", "add_operator_routes"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +78,34 @@ class StripTrailingSlash:
                 await redirect(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class CatchUnexpected:
+    """ASGI middleware: any exception escaping the app becomes a logged 500, never a trace.
+
+    `answer()` builds the 500 (each service has its v0.3 text); a response already begun is
+    cut (re-raised), since its status line is gone.
+    """
+
+    def __init__(self, app: ASGIApp, *, answer: Callable[[], ASGIApp]) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            logger.exception("%s %s failed unexpectedly", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await self.answer()(scope, receive, send)

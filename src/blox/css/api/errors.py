@@ -17,11 +17,11 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from blox import errors
 from blox.contract import texts
 from blox.css import errors as css_errors
+from blox.obs.routes import CatchUnexpected
 
 __all__ = ["BAD_REQUEST", "CONTENT_TYPE", "TEXTS", "install", "render", "status_and_text"]
 
@@ -95,35 +95,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return render(400, texts.FILTERS_UNSUPPORTED)
 
 
-class _Unexpected:
-    """ASGI middleware: any exception escaping the app becomes a logged 500, never a trace."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracked)
-        except Exception:
-            logger.exception("%s %s failed unexpectedly", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            await render(500, texts.UNEXPECTED_INTERNAL)(scope, receive, send)
-
-
 def install(app: FastAPI) -> None:
     """Register every error handler of the CSS API on `app` (call after adding middleware)."""
     app.add_exception_handler(errors.BloxError, _blox_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(_Unexpected)
+    app.add_middleware(CatchUnexpected, answer=lambda: render(500, texts.UNEXPECTED_INTERNAL))

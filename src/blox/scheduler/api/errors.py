@@ -22,11 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from blox import errors
 from blox.contract import texts
 from blox.model.errors import DaemonInvalid
+from blox.obs.routes import CatchUnexpected
 from blox.scheduler import errors as scheduler_errors
 
 __all__ = ["CONTENT_TYPE", "STATUSES", "describe", "install", "render", "status_and_text"]
@@ -124,32 +124,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return render(400, texts.INVALID_REQUEST.format(detail=describe(exc.errors())))
 
 
-class _Unexpected:
-    """ASGI middleware: any exception escaping the app becomes a logged 500, never a trace."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracked)
-        except Exception:
-            logger.exception("%s %s failed unexpectedly", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            await render(500, texts.SERVER_ERROR)(scope, receive, send)
-
-
 def install(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     """Register every error handler of the scheduler API on `app` (after adding middleware);
     `routes` are the API's, of which a 405 names every method at the path in `Allow`."""
@@ -157,4 +131,4 @@ def install(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     app.add_exception_handler(errors.BloxError, _blox_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(_Unexpected)
+    app.add_middleware(CatchUnexpected, answer=lambda: render(500, texts.SERVER_ERROR))
