@@ -44,7 +44,7 @@ from blox.css.settings import (
 from blox.ecs import EcsClient
 from blox.obs import CssMetrics, Readiness, listen
 from blox.obs.health import store_check
-from blox.store import Store, open_store
+from blox.store import Store, compaction, open_store
 
 __all__ = [
     "DEFAULT_BIND",
@@ -101,6 +101,8 @@ async def run(
             metrics.track_ingest(poller.counters)
             readiness = _readiness(settings, store, clock)
             reconciling = _reconciling(settings, store, ecs, processor, clock, metrics)
+            compacting = compaction.lead(store, identity=settings.identity, clock=clock)
+            leaders = [compacting] if reconciling is None else [compacting, reconciling]
             sock = listen.bind(settings.host, settings.port)
             try:
                 summary = {"api": listen.api_url(sock), "store": store.url, "queue": source}
@@ -109,7 +111,7 @@ async def run(
                     app,
                     sock,
                     poller,
-                    reconciling,
+                    leaders,
                     stop=stop,
                     ready=lambda: _call(ready, summary),
                 )
@@ -244,7 +246,7 @@ async def _serve(
     app: FastAPI,
     sock: socket.socket,
     poller: SqsPoller | KinesisPoller,
-    reconciling: Coroutine[Any, Any, None] | None,
+    leaders: list[Coroutine[Any, Any, None]],
     *,
     stop: asyncio.Event,
     ready: Callable[[], None],
@@ -254,9 +256,7 @@ async def _serve(
     polling = asyncio.create_task(poller.run(), name="blox.css.poller")
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.css.api")
     stopped = asyncio.create_task(stop.wait(), name="blox.css.stop")
-    background = set()
-    if reconciling is not None:
-        background.add(asyncio.create_task(reconciling, name="blox.css.reconciler"))
+    background = {asyncio.create_task(work, name="blox.css.leader") for work in leaders}
     ready()
     try:
         await asyncio.wait(

@@ -32,7 +32,7 @@ from blox.scheduler.catalog import EcsClientCatalog
 from blox.scheduler.control.controller import Controller
 from blox.scheduler.control.informer import Informer
 from blox.scheduler.errors import SchedulerError
-from blox.store import Election, open_store, while_leading
+from blox.store import Election, compaction, open_store, while_leading
 
 __all__ = [
     "DEFAULT_BIND",
@@ -134,7 +134,15 @@ async def run(
                     metrics.leading.set(0)
 
         election = Election(store, ELECTION, ttl_s=LEASE_TTL_S, clock=clock)
-        leading = while_leading(election, settings.identity, control, clock=clock)
+
+        async def lead() -> None:
+            """Control and compact, each on the replica elected for it."""
+            await asyncio.gather(
+                while_leading(election, settings.identity, control, clock=clock),
+                compaction.lead(store, identity=settings.identity, clock=clock),
+            )
+
+        leading = lead()
         sock = listen.bind(settings.host, settings.port)
         try:
             summary = {"api": listen.api_url(sock), "store": store.url, "css": settings.css_url}
