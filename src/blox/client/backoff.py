@@ -1,9 +1,11 @@
 """How the SDK retries: a `Backoff` policy, turned into tenacity controllers for threads or asyncio.
 
-Only `Temporary` errors are retried (a refused or dropped connection, a timeout, a 5xx); each
-wait is drawn from [0, min(cap_s, base_s * 2**n)] ("full jitter", as AWS's SDKs do), and a
+By default only `Temporary` errors are retried (a refused or dropped connection, a timeout, a
+5xx); a caller may narrow that with `when` (`http` does for requests that change something).
+Each wait is drawn from [0, min(cap_s, base_s * 2**n)] ("full jitter", as AWS's SDKs do), and a
 server's Retry-After lengthens it up to `cap_s`. Sleeping goes through what the caller injects:
-a `Clock` for `AsyncCssClient`, a sleep function for `CssClient`. Callers: `css` and `watch`.
+a `Clock` for the asyncio clients, a sleep function for the blocking ones. Callers: `http`,
+`watch`.
 
 tenacity gives both loops (blocking and async) one policy with an injectable sleep; the
 async-only `blox.ecs.retry` sits in a sibling layer that `blox.client` may not import.
@@ -55,25 +57,33 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, Temporary)
 
 
-def retrying(backoff: Backoff, *, sleep: Callable[[float], None]) -> tenacity.Retrying:
-    """A blocking controller: `retrying(b, sleep=time.sleep)(fn, *args)`."""
+def retrying(
+    backoff: Backoff,
+    *,
+    sleep: Callable[[float], None],
+    when: Callable[[BaseException], bool] = is_retryable,
+) -> tenacity.Retrying:
+    """A blocking controller: `retrying(b, sleep=time.sleep)(fn, *args)`; retries the errors
+    `when` accepts (default: Temporary ones)."""
     return tenacity.Retrying(
         sleep=sleep,
         stop=_stop(backoff),
         wait=_wait(backoff),
-        retry=tenacity.retry_if_exception(is_retryable),
+        retry=tenacity.retry_if_exception(when),
         before_sleep=_log,
         reraise=True,
     )
 
 
-def retrying_on_loop(backoff: Backoff, *, clock: Clock) -> tenacity.AsyncRetrying:
+def retrying_on_loop(
+    backoff: Backoff, *, clock: Clock, when: Callable[[BaseException], bool] = is_retryable
+) -> tenacity.AsyncRetrying:
     """An asyncio controller sleeping on `clock`: `await retrying_on_loop(b, clock=c)(fn)`."""
     return tenacity.AsyncRetrying(
         sleep=clock.sleep,
         stop=_stop(backoff),
         wait=_wait(backoff),
-        retry=tenacity.retry_if_exception(is_retryable),
+        retry=tenacity.retry_if_exception(when),
         before_sleep=_log,
         reraise=True,
     )

@@ -9,24 +9,27 @@ Requests are retried with `backoff` while they fail temporarily (connection, tim
 errors are `blox.client.errors`. Callers: the daemon scheduler's informer, the `blox` CLI.
 
 Time: `AsyncCssClient` sleeps on an injected `Clock`; `CssClient` on an injected `sleep`.
+`auth` (e.g. `sigv4.SigV4Auth` for an API Gateway in front) signs every request, watches
+included; `transport` replaces the network (tests). Sending and retrying is `http`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
 from blox.client import backoff as backoff_
 from blox.client.cursor import M, PageCursor, StreamCursor
-from blox.client.errors import HttpInvalid, ResponseInvalid, from_response, translated
+from blox.client.errors import HttpInvalid
+from blox.client.http import AsyncHttp, Http, parse
+from blox.client.http import base_url as base_url_
 from blox.client.watch import AsyncWatch, Watch
-from blox.clock import Clock, SystemClock
+from blox.clock import Clock
 from blox.contract import css
 
 __all__ = [
@@ -48,7 +51,6 @@ PAGE_SIZE = 500
 MAX_PAGE_SIZE = 1000  # the most the CSS serves a page (`blox.css.queries.MAX_RESULTS`)
 WATCH_BACKOFF = backoff_.Backoff(max_attempts=None)  # a watch outlives any outage
 
-P = TypeVar("P", bound=BaseModel)
 T = TypeVar("T")
 _Page = tuple[list[T], str | None]
 
@@ -79,29 +81,13 @@ def _entity_path(route: str, cluster: str, arn: str) -> str:
     return f"/v1/{route}/{quote(cluster, safe=':/')}/{quote(arn, safe=':/')}"
 
 
-def _base_url(url: str) -> str:
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"the CSS URL must be http(s)://host[:port][/path], not {url!r}")
-    return url
-
-
-def _parse(model: type[P], response: httpx.Response) -> P:
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        raise ResponseInvalid(
-            f"GET {response.url.path}: the answer is not a v0.3 {model.__name__}"
-        ) from exc
-
-
 def _tasks_page(response: httpx.Response) -> _Page[css.TaskPublic]:
-    page = _parse(css.TasksPage, response)
+    page = parse(css.TasksPage, response)
     return page.items, page.next_token
 
 
 def _instances_page(response: httpx.Response) -> _Page[css.ContainerInstancePublic]:
-    page = _parse(css.ContainerInstancesPage, response)
+    page = parse(css.ContainerInstancesPage, response)
     return page.items, page.next_token
 
 
@@ -129,12 +115,20 @@ class CssClient:
         backoff: backoff_.Backoff | None = None,
         watch_backoff: backoff_.Backoff = WATCH_BACKOFF,
         sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         timeout, self._stream_timeout = _timeouts(timeout_s, stream_read_timeout_s, page_size)
-        self._http = httpx.Client(base_url=_base_url(base_url), timeout=timeout)
+        self._http = Http(
+            base_url_(base_url, what="CSS"),
+            timeout=timeout,
+            backoff=backoff or backoff_.Backoff(),
+            sleep=sleep,
+            transport=transport,
+            auth=auth,
+        )
         self._page_size, self._unpaged = page_size, False
-        self._backoff = backoff or backoff_.Backoff()
-        self._watch_backoff, self._sleep = watch_backoff, sleep
+        self._watch_backoff = watch_backoff
 
     def tasks(
         self,
@@ -166,12 +160,12 @@ class CssClient:
 
     def task(self, cluster: str, arn: str) -> css.TaskPublic:
         """The task `arn` of `cluster` (name or ARN); HttpNotFound when there is none."""
-        return _parse(css.TaskPublic, self._get(_entity_path("tasks", cluster, arn), {}))
+        return parse(css.TaskPublic, self._get(_entity_path("tasks", cluster, arn), {}))
 
     def instance(self, cluster: str, arn: str) -> css.ContainerInstancePublic:
         """The container instance `arn` of `cluster`; HttpNotFound when there is none."""
         path = _entity_path("instances", cluster, arn)
-        return _parse(css.ContainerInstancePublic, self._get(path, {}))
+        return parse(css.ContainerInstancePublic, self._get(path, {}))
 
     def watch_tasks(self, from_version: int | None = None) -> Watch[css.TaskPublic]:
         """Every task change from `from_version` on (N included; None: live only)."""
@@ -196,11 +190,11 @@ class CssClient:
 
     def _watch(self, path: str, cursor: StreamCursor[M]) -> Watch[M]:
         return Watch(
-            http=self._http,
+            http=self._http.client,
             path=path,
             cursor=cursor,
             backoff=self._watch_backoff,
-            sleep=self._sleep,
+            sleep=self._http.sleep,
             timeout=self._stream_timeout,
         )
 
@@ -223,14 +217,7 @@ class CssClient:
         return items
 
     def _get(self, path: str, params: Mapping[str, str]) -> httpx.Response:
-        return backoff_.retrying(self._backoff, sleep=self._sleep)(self._send, path, params)
-
-    def _send(self, path: str, params: Mapping[str, str]) -> httpx.Response:
-        with translated(f"GET {path}"):
-            response = self._http.get(path, params=params)
-        if response.status_code != 200:
-            raise from_response(response.status_code, response.text, response.headers)
-        return response
+        return self._http.get(path, params)
 
 
 class AsyncCssClient:
@@ -246,12 +233,20 @@ class AsyncCssClient:
         backoff: backoff_.Backoff | None = None,
         watch_backoff: backoff_.Backoff = WATCH_BACKOFF,
         clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         timeout, self._stream_timeout = _timeouts(timeout_s, stream_read_timeout_s, page_size)
-        self._http = httpx.AsyncClient(base_url=_base_url(base_url), timeout=timeout)
+        self._http = AsyncHttp(
+            base_url_(base_url, what="CSS"),
+            timeout=timeout,
+            backoff=backoff or backoff_.Backoff(),
+            clock=clock,
+            transport=transport,
+            auth=auth,
+        )
         self._page_size, self._unpaged = page_size, False
-        self._backoff = backoff or backoff_.Backoff()
-        self._watch_backoff, self._clock = watch_backoff, clock or SystemClock()
+        self._watch_backoff = watch_backoff
 
     async def tasks(
         self,
@@ -283,12 +278,12 @@ class AsyncCssClient:
 
     async def task(self, cluster: str, arn: str) -> css.TaskPublic:
         """The task `arn` of `cluster` (name or ARN); HttpNotFound when there is none."""
-        return _parse(css.TaskPublic, await self._get(_entity_path("tasks", cluster, arn), {}))
+        return parse(css.TaskPublic, await self._get(_entity_path("tasks", cluster, arn), {}))
 
     async def instance(self, cluster: str, arn: str) -> css.ContainerInstancePublic:
         """The container instance `arn` of `cluster`; HttpNotFound when there is none."""
         path = _entity_path("instances", cluster, arn)
-        return _parse(css.ContainerInstancePublic, await self._get(path, {}))
+        return parse(css.ContainerInstancePublic, await self._get(path, {}))
 
     def watch_tasks(self, from_version: int | None = None) -> AsyncWatch[css.TaskPublic]:
         """Every task change from `from_version` on (N included; None: live only)."""
@@ -313,11 +308,11 @@ class AsyncCssClient:
 
     def _watch(self, path: str, cursor: StreamCursor[M]) -> AsyncWatch[M]:
         return AsyncWatch(
-            http=self._http,
+            http=self._http.client,
             path=path,
             cursor=cursor,
             backoff=self._watch_backoff,
-            clock=self._clock,
+            clock=self._http.clock,
             timeout=self._stream_timeout,
         )
 
@@ -340,13 +335,4 @@ class AsyncCssClient:
         return items
 
     async def _get(self, path: str, params: Mapping[str, str]) -> httpx.Response:
-        retrying = backoff_.retrying_on_loop(self._backoff, clock=self._clock)
-        response: Awaitable[httpx.Response] = retrying(self._send, path, params)
-        return await response
-
-    async def _send(self, path: str, params: Mapping[str, str]) -> httpx.Response:
-        with translated(f"GET {path}"):
-            response = await self._http.get(path, params=params)
-        if response.status_code != 200:
-            raise from_response(response.status_code, response.text, response.headers)
-        return response
+        return await self._http.get(path, params)

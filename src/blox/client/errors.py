@@ -6,14 +6,20 @@ mixins and `delay_s`, never a message.
 
     ClientError (BloxError)
      ├── ServerUnreachable  Unavailable, Temporary   refused, reset or dropped connection, timeout
+     │    └── ConnectFailed                          no connection made: the request was not sent
      ├── ResponseInvalid    Permanent                a 2xx body that is not the v0.3 JSON
+     ├── NoCredentials      Unauthorized, Permanent  SigV4: no AWS credentials found or refreshed
      └── HttpError                                   the server answered an error status
           ├── HttpNotFound     NotFound, Permanent        404 (`Task not found`, bad path …)
           ├── HttpInvalid      Invalid, Permanent         400 (bad filter, status, version …)
           ├── StreamCompacted  Compacted, Permanent       400 `Entity version is out of range`
           ├── HttpUnauthorized Unauthorized, Permanent    401, 403
           ├── HttpUnavailable  Unavailable, Temporary     5xx (503 included); Retry-After → delay_s
-          └── HttpRefused      Permanent                  any other status (3xx, 405, 409 …)
+          └── HttpRefused      Permanent                  any other status (3xx, 405 …)
+               └── HttpConflict  Conflict                 409 (a name still being deleted …)
+
+`ConnectFailed` is the one failure after which a request that changes something (POST, PATCH,
+DELETE) may be sent again: it surely did not reach the server (`http` reads it so).
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ from blox.contract import texts
 
 __all__ = [
     "ClientError",
+    "ConnectFailed",
+    "HttpConflict",
     "HttpError",
     "HttpInvalid",
     "HttpNotFound",
     "HttpRefused",
     "HttpUnauthorized",
     "HttpUnavailable",
+    "NoCredentials",
     "ResponseInvalid",
     "ServerUnreachable",
     "StreamCompacted",
@@ -52,8 +61,16 @@ class ServerUnreachable(ClientError, errors.Unavailable, errors.Temporary):
     """The server could not be connected to, dropped the connection or did not answer in time."""
 
 
+class ConnectFailed(ServerUnreachable):
+    """No connection could be made (refused, DNS, TLS, connect or pool timeout): not sent."""
+
+
 class ResponseInvalid(ClientError, errors.Permanent):
     """The server answered success with a body that is not the v0.3 JSON expected."""
+
+
+class NoCredentials(ClientError, errors.Unauthorized, errors.Permanent):
+    """Requests are to be SigV4-signed but no AWS credentials were found, or none refreshed."""
 
 
 class HttpError(ClientError):
@@ -90,7 +107,11 @@ class HttpUnavailable(HttpError, errors.Unavailable, errors.Temporary):
 
 
 class HttpRefused(HttpError, errors.Permanent):
-    """Any other error status (a redirect, 405, 409 …): the request will not succeed as is."""
+    """Any other error status (a redirect, 405 …): the request will not succeed as is."""
+
+
+class HttpConflict(HttpRefused, errors.Conflict):
+    """409: the request conflicts with the state (e.g. an environment still being deleted)."""
 
 
 def from_response(status: int, body: str, headers: Mapping[str, str] | None = None) -> HttpError:
@@ -104,6 +125,8 @@ def from_response(status: int, body: str, headers: Mapping[str, str] | None = No
         return HttpInvalid(status, text)
     if status in (401, 403):
         return HttpUnauthorized(status, text)
+    if status == 409:
+        return HttpConflict(status, text)
     if status >= 500:
         return HttpUnavailable(status, text, delay_s=_retry_after(headers or {}))
     return HttpRefused(status, text)
@@ -131,6 +154,8 @@ def translated(url: str) -> Iterator[None]:
     """Map httpx's transport and decoding exceptions raised inside to ours, naming `url`."""
     try:
         yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise ConnectFailed(f"{url}: could not connect ({type(exc).__name__}: {exc})") from exc
     except httpx.TimeoutException as exc:
         raise ServerUnreachable(f"{url}: no answer in time ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:

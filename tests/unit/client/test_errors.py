@@ -32,6 +32,7 @@ from blox.contract import texts
         ),
         (503, "", errors.HttpUnavailable, blox_errors.Unavailable),
         (405, "405 method not allowed\n", errors.HttpRefused, blox_errors.Permanent),
+        (409, "Environment x is being deleted\n", errors.HttpConflict, blox_errors.Conflict),
         (307, "", errors.HttpRefused, blox_errors.Permanent),
     ],
 )
@@ -68,8 +69,9 @@ def test_a_long_html_answer_is_cut_to_its_first_line() -> None:
 @pytest.mark.parametrize(
     ("raised", "expected"),
     [
-        (httpx.ConnectError("refused"), errors.ServerUnreachable),
-        (httpx.ConnectTimeout("slow"), errors.ServerUnreachable),
+        (httpx.ConnectError("refused"), errors.ConnectFailed),
+        (httpx.ConnectTimeout("slow"), errors.ConnectFailed),
+        (httpx.PoolTimeout("busy"), errors.ConnectFailed),
         (httpx.ReadTimeout("slow"), errors.ServerUnreachable),
         (httpx.RemoteProtocolError("incomplete chunked read"), errors.ServerUnreachable),
         (httpx.ReadError("reset"), errors.ServerUnreachable),
@@ -81,7 +83,7 @@ def test_httpx_exceptions_are_translated_and_chained(
 ) -> None:
     with pytest.raises(expected) as caught, errors.translated("GET /v1/tasks"):
         raise raised
-    assert caught.value.__cause__ is raised
+    assert type(caught.value) is expected and caught.value.__cause__ is raised
     assert str(caught.value).startswith("GET /v1/tasks: ")
 
 
