@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -133,8 +134,17 @@ def up(
     ),
     faults_json: str = typer.Option("", "--faults", help='JSON, e.g. {"drop_rate": 0.1}.'),
     fault: list[str] = typer.Option([], "--fault", help="key=value fault setting (repeatable)."),
+    state_file: Path | None = typer.Option(
+        None, "--state-file", help="Keep the state in this JSON file across restarts."
+    ),
+    save_every: float = typer.Option(
+        service.DEFAULT_SAVE_EVERY_S, "--save-every", help="Seconds between --state-file saves."
+    ),
 ) -> None:
-    """Serve a simulated ECS until Ctrl-C or SIGTERM; prints one JSON line when ready."""
+    """Serve a simulated ECS until Ctrl-C or SIGTERM; prints one JSON line when ready.
+
+    With --state-file, a saved state is restored (--instances then only fills new clusters).
+    """
     event_faults, kill_rate = _fault_settings(faults_json, fault)
     settings = service.SimSettings(
         host=host,
@@ -153,6 +163,8 @@ def up(
         pending_s=pending_seconds,
         faults=event_faults,
         kill_rate_per_s=kill_rate,
+        state_file=state_file,
+        save_every_s=save_every,
     )
     asyncio.run(_serve(settings))
 

@@ -2,19 +2,23 @@
 
 `run(settings, stop=…)` builds everything from `SimSettings`, serves the ECS API and the
 `/_sim` admin routes on one port until `stop` is set (or uvicorn exits on a signal), then
-shuts down in order: server, random killer, event pump (flushing everything buffered, delayed
-or held), and finally the boto3 client of the sink. Everything runs on the caller's event loop,
-the one thread that touches the state. Caller: `blox.cli.sim`.
+shuts down in order: server, random killer, periodic saver, event pump (flushing everything
+buffered, delayed or held), the last save of the state file, and finally the boto3 client of
+the sink. Everything runs on the caller's event loop, the one thread that touches the state.
+With a state file (issue 7) the state saved there is restored instead of bootstrapping a new
+one: `--instances` only fills clusters the state does not have yet. Caller: `blox.cli.sim`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,18 +26,20 @@ import uvicorn
 
 from blox.clock import Clock, SystemClock
 from blox.errors import Invalid
-from blox.sim import admin, server
+from blox.sim import admin, server, statefile
 from blox.sim.chaos import Chaos, check_kill_rate, register_instances
 from blox.sim.events import EnvelopeFactory, MemoryPublisher, Publisher
 from blox.sim.faults import EventFaults, FaultConfig
 from blox.sim.publishers import EventBridgePublisher, SqsPublisher
 from blox.sim.pump import EventPump
-from blox.sim.state import EcsState, LifecycleTiming, SimConfig
+from blox.sim.state import EcsState, LifecycleTiming, SimConfig, snapshot
 from blox.sim.throttle import Throttle
 
 DEFAULT_PORT = 8001  # away from LocalStack's 4566 and the 8000 of most dev servers
 SINKS = ("memory", "sqs", "eventbridge")
 DUMMY_CREDENTIALS = "testing"  # what moto accepts; used only with an endpoint URL
+DEFAULT_SAVE_EVERY_S = 30.0  # a crash loses at most this much of the state file's history
+RNG_NAMES = ("events", "chaos", "envelopes")  # drawn from the seed in this order
 
 
 class SettingsInvalid(Invalid):
@@ -60,6 +66,8 @@ class SimSettings:
     pending_s: float | None = None  # None: LifecycleTiming's default range
     faults: FaultConfig = field(default_factory=FaultConfig)
     kill_rate_per_s: float = 0.0
+    state_file: Path | None = None  # None: the state lives in memory only
+    save_every_s: float = DEFAULT_SAVE_EVERY_S
 
     def __post_init__(self) -> None:
         checks = [
@@ -69,6 +77,10 @@ class SimSettings:
             (self.sink in SINKS, f"--sink must be one of {', '.join(SINKS)}, got {self.sink!r}"),
             (self.sink != "sqs" or bool(self.queue_url), "--sink sqs needs --queue-url"),
             (self.pending_s is None or self.pending_s >= 0, "--pending-seconds must be >= 0"),
+            (
+                math.isfinite(self.save_every_s) and self.save_every_s > 0,
+                f"--save-every must be a number of seconds > 0, got {self.save_every_s}",
+            ),
         ]
         for name, value in (
             ("--instance-cpu", self.instance_cpu),
@@ -124,46 +136,68 @@ class Sim:
     publisher: Publisher
     url: str
     instances: dict[str, list[str]]
+    rngs: dict[str, random.Random] = field(default_factory=dict)
+    restored: bool = False
 
     def summary(self) -> dict[str, Any]:
         """What a user needs to reach it: endpoint, admin prefix, clusters and instances."""
-        return {
+        out: dict[str, Any] = {
             "endpoint": self.url,
             "admin": f"{self.url}{admin.PREFIX}",
             "clusters": self.instances,
         }
+        if self.restored:
+            out["restored"] = True
+        return out
+
+    def capture(self) -> dict[str, Any]:
+        """The whole state and every RNG as a snapshot document (on the state's loop only)."""
+        return snapshot.dump(self.state, rngs=self.rngs)
 
 
-def build(settings: SimSettings, *, clock: Clock, publisher: Publisher) -> Sim:
-    """State, faults, pump and the bootstrap fleet (whose events go through the pump)."""
+def build(
+    settings: SimSettings,
+    *,
+    clock: Clock,
+    publisher: Publisher,
+    restored: snapshot.Restored | None = None,
+) -> Sim:
+    """State (new, or `restored`), faults, pump and the bootstrap fleet (events via the pump).
+
+    A restored run keeps its RNGs where the saved run left them (event ids, faults and kills
+    go on, they do not replay); a new run draws them from `settings.seed`.
+    """
     seeds = random.Random(settings.seed)
-    config = SimConfig(
-        region=settings.region,
-        account=settings.account,
-        seed=settings.seed,
-        timing=settings.timing(),
-    )
-    state = EcsState(clock=clock, config=config)
-    events = EventFaults(settings.faults, rng=random.Random(seeds.getrandbits(64)))
+    rngs = {name: random.Random(seeds.getrandbits(64)) for name in RNG_NAMES}
+    if restored is None:
+        config = SimConfig(
+            region=settings.region,
+            account=settings.account,
+            seed=settings.seed,
+            timing=settings.timing(),
+        )
+        state = EcsState(clock=clock, config=config)
+    else:
+        state = restored.state
+        rngs.update((name, rng) for name, rng in restored.rngs.items() if name in RNG_NAMES)
+    events = EventFaults(settings.faults, rng=rngs["events"])
     chaos = Chaos(
         state,
         throttle=Throttle(clock=clock),
         clock=clock,
-        rng=random.Random(seeds.getrandbits(64)),
+        rng=rngs["chaos"],
         kill_rate_per_s=settings.kill_rate_per_s,
     )
     pump = EventPump(publisher, clock=clock, faults=events)
-    state.listeners.append(pump.listener(EnvelopeFactory(random.Random(seeds.getrandbits(64)))))
-    instances = {
-        name: register_instances(
+    state.listeners.append(pump.listener(EnvelopeFactory(rngs["envelopes"])))
+    for name in [n for n in settings.clusters if state.clusters.find(n) is None]:
+        register_instances(
             state,
             cluster=name,
             count=settings.instances,
             cpu=settings.instance_cpu,
             memory=settings.instance_memory,
         )
-        for name in settings.clusters
-    }
     url = f"http://{settings.host}:{settings.port}"
     return Sim(
         state=state,
@@ -172,8 +206,38 @@ def build(settings: SimSettings, *, clock: Clock, publisher: Publisher) -> Sim:
         pump=pump,
         publisher=publisher,
         url=url,
-        instances=instances,
+        instances=_listed_instances(state),
+        rngs=rngs,
+        restored=restored is not None,
     )
+
+
+def _listed_instances(state: EcsState) -> dict[str, list[str]]:
+    """ACTIVE and DRAINING instances of every ACTIVE cluster, as ListContainerInstances says."""
+    listed = {}
+    for cluster in state.clusters.all():
+        if cluster.status == "ACTIVE":
+            arns, _ = state.list_container_instances(
+                cluster=cluster.name, status=None, after=0, limit=1 << 62
+            )
+            listed[cluster.name] = arns
+    return listed
+
+
+def restore(settings: SimSettings, *, clock: Clock) -> snapshot.Restored | None:
+    """The state saved in `settings.state_file`, if there is one; errors name the file."""
+    if settings.state_file is None:
+        return None
+    restored = statefile.load(settings.state_file, clock=clock, timing=settings.timing())
+    if restored is not None:
+        config = restored.state.config
+        if (config.region, config.account) != (settings.region, settings.account):
+            raise SettingsInvalid(
+                f"state file {settings.state_file} holds region {config.region} and account "
+                f"{config.account}: start with --region {config.region} --account "
+                f"{config.account}, or with another --state-file"
+            )
+    return restored
 
 
 async def run(
@@ -184,8 +248,17 @@ async def run(
     ready: Callable[[Sim], None] | None = None,
 ) -> None:
     """Serve until `stop` is set or uvicorn exits; then stop everything, flushing events."""
+    clock = clock or SystemClock()
+    restored = restore(settings, clock=clock)  # before anything starts: a bad file stops us
     with open_sink(settings) as publisher:
-        sim = build(settings, clock=clock or SystemClock(), publisher=publisher)
+        sim = build(settings, clock=clock, publisher=publisher, restored=restored)
+        saver = None
+        if settings.state_file is not None:
+            saver = statefile.Saver(
+                settings.state_file, capture=sim.capture, clock=clock, every_s=settings.save_every_s
+            )
+            await saver.save()  # at once: the bootstrap survives a crash; a bad folder shows now
+            saver.start()
         sim.pump.start()
         killer = asyncio.create_task(sim.chaos.run_killer(), name="blox.sim.killer")
         try:
@@ -197,7 +270,11 @@ async def run(
             killer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await killer
+            if saver is not None:
+                await saver.stop()
             await sim.pump.stop()
+            if saver is not None:
+                await saver.save()  # after the flush: the fault RNGs have drawn their last
 
 
 async def _serve_until(

@@ -88,6 +88,14 @@ class ClusterRegistry:
             raise errors.ClusterNotFound("Cluster not found.")
         return cluster
 
+    def all(self) -> list[Cluster]:
+        """Every cluster, INACTIVE ones too, in creation order."""
+        return list(self._by_name.values())
+
+    def restore(self, cluster: Cluster) -> None:
+        """Put back a cluster from a snapshot (`state/snapshot.py`)."""
+        self._by_name[cluster.name] = cluster
+
     def active_arns(self) -> list[str]:
         """ARNs of ACTIVE clusters in creation order."""
         return [c.arn for c in self._by_name.values() if c.status == "ACTIVE"]

@@ -68,6 +68,15 @@ class EcsStateBase:
         self._seq += 1
         return self._seq
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number handed out last; a snapshot keeps it, a restore sets it."""
+        return self._seq
+
+    @last_seq.setter
+    def last_seq(self, value: int) -> None:
+        self._seq = value
+
     def hex_id(self) -> str:
         """A 32-hex resource id, as in long-format ARNs."""
         return f"{self.rng.getrandbits(128):032x}"

@@ -170,6 +170,14 @@ class InstanceRegistry:
         self.index(instance.cluster_arn, "*").add(instance.seq)
         self.index(instance.cluster_arn, instance.status).add(instance.seq)
 
+    def restore(self, instance: ContainerInstance) -> None:
+        """Put back an instance from a snapshot; an INACTIVE one is in no listing (`set_status`)."""
+        if instance.status != "INACTIVE":
+            self.add(instance)
+            return
+        self.by_arn[instance.arn] = instance
+        self.by_seq[instance.seq] = instance
+
     def set_status(self, instance: ContainerInstance, status: str) -> None:
         """Move an instance between status indexes (INACTIVE leaves the listings)."""
         self.index(instance.cluster_arn, instance.status).discard(instance.seq)

@@ -55,6 +55,10 @@ class DueSteps:
         """Make `step` for entity `seq` due at monotonic time `at`."""
         heapq.heappush(self._heap, (at, next(self._order), step, seq))
 
+    def entries(self) -> list[tuple[float, Step, int]]:
+        """Every queued step as (due, step, seq), in the order they fall due (for snapshots)."""
+        return [(at, step, seq) for at, _, step, seq in sorted(self._heap)]
+
     def pop_due(self, now: float) -> tuple[Step, int] | None:
         """The next step due at `now`, or None."""
         if self._heap and self._heap[0][0] <= now:

@@ -160,6 +160,14 @@ class TaskDefinitionRegistry:
         revisions.append(definition)
         return definition
 
+    def all(self) -> list[TaskDefinition]:
+        """Every revision ever registered: families in registration order, revisions ascending."""
+        return [d for revisions in self._families.values() for d in revisions]
+
+    def restore(self, definition: TaskDefinition) -> None:
+        """Put back a revision from a snapshot (the caller keeps revisions in order)."""
+        self._families.setdefault(definition.family, []).append(definition)
+
     def find(self, ref: str) -> TaskDefinition | None:
         """Resolve `family`, `family:revision` or an ARN; a bare family means latest ACTIVE."""
         if ref.startswith("arn:"):
