@@ -72,14 +72,3 @@ def test_a_malformed_flag_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
     result = blox("store", "compact", "zero", "--store", f"sqlite:{tmp_path / 'b.db'}")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-
-
-def test_blox_up_once_opens_the_embedded_store_and_keeps_state_across_runs(
-    tmp_path: Path,
-) -> None:
-    first = blox("up", "--once", "--data-dir", str(tmp_path / "data"))
-    assert first.returncode == 0, first.stderr
-    report = json.loads(first.stdout.splitlines()[0])
-    assert report["store"] == f"sqlite:{tmp_path / 'data' / 'blox.db'}"
-    second = json.loads(blox("up", "--once", "--data-dir", str(tmp_path / "data")).stdout)
-    assert second["revision"] > report["revision"]

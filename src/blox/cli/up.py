@@ -1,87 +1,131 @@
-"""`blox up`: everything on one machine, on the embedded store.
+"""`blox up`: the whole system on this machine, in one command.
 
-Today it opens the embedded SQLite store in the data folder, takes the leadership of this
-installation, keeps the store compacted, and reports; the simulator, CSS and scheduler join
-it as their issues land (4 to 7). `--once` reports and exits, for scripts and tests.
+moto (SQS, EventBridge, CloudFormation), the BloxLocal stack, the simulated ECS with a demo
+cluster, the cluster state service and the daemon scheduler, on SQLite files in `--data-dir`
+(kept across restarts) — composed by `blox.local.compose`. When everything is ready it prints
+the endpoints and three commands to try (or one JSON line with `--json`); `--demo` also rolls
+an environment out and shows its progress; `--once` stops as soon as everything was ready.
+Ctrl-C or SIGTERM stops everything in order, exit 0. Bad options, a port in use or a data dir
+that is not writable are one line on stderr (exit 1, rendered by `cli/main.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
+import shutil
 import signal
-import socket
-from collections.abc import Coroutine
+import sys
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 
-from blox.clock import Clock, SystemClock
-from blox.store import Election, Leadership, Store, compaction, errors, open_store
-
-T = TypeVar("T")
+from blox.local import compose
+from blox.obs import listen, setup_logging
 
 
 def up(
     data_dir: Path = typer.Option(Path(".blox"), "--data-dir", help="Where state is kept."),
     store: str = typer.Option(
-        "", "--store", envvar="BLOX_STORE", help="Store URL (default: sqlite in the data folder)."
+        "", "--store", envvar="BLOX_STORE", help="One store URL for both services, e.g. etcd://."
     ),
-    once: bool = typer.Option(False, "--once", help="Report and exit instead of serving."),
+    cluster: str = typer.Option("demo", "--cluster", help="The simulated cluster's name."),
+    instances: int = typer.Option(3, "--instances", help="Its container instances."),
+    demo: bool = typer.Option(False, "--demo", help="Also create an environment and roll it out."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address every part listens on."),
+    css_port: int = typer.Option(3000, "--css-port", help="The cluster state service's port."),
+    scheduler_port: int = typer.Option(2000, "--scheduler-port", help="The scheduler's port."),
+    sim_port: int = typer.Option(8001, "--sim-port", help="The simulated ECS's port (0: any)."),
+    moto_port: int = typer.Option(0, "--moto-port", help="moto's port (0: any free one)."),
+    aws: bool = typer.Option(False, "--aws", help="Use the real ECS and SQS (needs --queue)."),
+    region: str = typer.Option(
+        "", "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1)."
+    ),
+    queue: str | None = typer.Option(None, "--queue", help="With --aws: the SQS queue of events."),
+    reconcile_interval: str = typer.Option(
+        "5m", "--reconcile-interval", help="Time between the CSS's reconciles with ECS."
+    ),
+    once: bool = typer.Option(False, "--once", help="Stop as soon as everything is ready."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line instead of text."),
+    log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, …"),
+    log_format: str = typer.Option("text", "--log-format", help="Log lines as text or json."),
 ) -> None:
-    """Run blox-ecs on this machine: embedded store (more services arrive with later issues)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    url = store or f"sqlite:{data_dir.resolve() / 'blox.db'}"
-    asyncio.run(_serve(url, once=once))
+    """Run blox-ecs on this machine: moto, the simulator, the CSS and the scheduler."""
+    setup_logging(log_format, log_level)
+    if demo and aws:
+        raise compose.UpInvalid("--demo runs on the simulator: drop --aws")
+    settings = compose.UpSettings(
+        data_dir=data_dir,
+        store_url=store or None,
+        host=host,
+        css_port=css_port,
+        scheduler_port=scheduler_port,
+        sim_port=sim_port,
+        moto_port=moto_port,
+        cluster=cluster,
+        instances=instances,
+        aws=aws,
+        region=region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+        queue=queue,
+        reconcile_interval_s=listen.parse_duration("--reconcile-interval", reconcile_interval),
+    )
+    asyncio.run(_serve(settings, once=once, as_json=as_json, demo=demo))
 
 
-async def _serve(url: str, *, once: bool) -> None:
-    clock = SystemClock()
+async def _serve(settings: compose.UpSettings, *, once: bool, as_json: bool, demo: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager's stop
         loop.add_signal_handler(signum, stop.set)
-    store = await open_store(url, clock=clock)
-    election = Election(store, "up", ttl_s=10, clock=clock)
-    try:
-        identity = f"{socket.gethostname()}:{os.getpid()}"
-        leadership = await _until(stop, election.campaign(identity))
-        if leadership is None:
-            return  # stopped while another blox led
-        revision = await store.put("system/up", json.dumps({"by": identity}).encode())
-        typer.echo(json.dumps({"store": url, "revision": revision, "leader": identity}))
-        if not once:
-            typer.echo("blox is up: the embedded store is ready. Ctrl-C stops it.")
-            await _until(stop, _lead(store, leadership, clock))
-            typer.echo("blox stopped.")
-    finally:
-        with contextlib.suppress(errors.StoreError):
-            await election.resign()
-        await store.close()
+
+    async def ready(endpoints: compose.Endpoints) -> None:
+        if as_json:
+            typer.echo(json.dumps(endpoints.summary()))
+        else:
+            typer.echo(welcome(endpoints, program=_program()))
+        if once:
+            stop.set()
+
+    await compose.run(settings, stop=stop, ready=ready)
+    typer.echo(json.dumps({"stopped": True}) if as_json else "blox stopped.")
 
 
-async def _lead(store: Store, leadership: Leadership, clock: Clock) -> None:
-    """The leader's work until it loses the lease: today, keeping the store compacted."""
-    compactor = asyncio.create_task(compaction.compact_forever(store, clock=clock))
-    try:
-        await leadership.lost.wait()
-    finally:
-        compactor.cancel()
-    raise errors.StoreError(f"lost the leadership of {store.url}: another blox took over")
+def _program() -> str:
+    """How the user's shell reaches the `blox` command: `blox`, or its path in the venv."""
+    installed = Path(sys.executable).with_name("blox")
+    found = shutil.which("blox")
+    if found and Path(found).resolve() == installed.resolve():
+        return "blox"
+    if installed.exists():
+        return os.path.relpath(installed)
+    return "blox"
 
 
-async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
-    """The result of `work`, or None if `stop` is set first (then `work` is cancelled)."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not task.done():
-            task.cancel()
-    await asyncio.wait({task})  # a cancelled `work` finishes its own clean-up first
-    return None if task.cancelled() else task.result()
+def welcome(endpoints: compose.Endpoints, *, program: str) -> str:
+    """The text printed when everything is ready: endpoints, then three things to try."""
+    lines = [f"blox-ecs is up; state is kept in {endpoints.data_dir}.", ""]
+    lines.append(f"  scheduler   {endpoints.scheduler}   (API docs at /docs)")
+    lines.append(f"  css         {endpoints.css}")
+    if endpoints.ecs is not None:
+        lines.append(
+            f"  ecs (sim)   {endpoints.ecs}   cluster {endpoints.cluster!r}, "
+            f"{len(endpoints.instances)} instances"
+        )
+    if endpoints.moto is not None:
+        lines.append(f"  aws (moto)  {endpoints.moto}   events queue {endpoints.queue}")
+    cluster = endpoints.cluster
+    lines += [
+        "",
+        "Try:",
+        f"  {program} env create {compose.DEMO_FAMILY} --cluster {cluster} "
+        f"--task-definition {compose.DEMO_FAMILY}",
+        f"  {program} rollout status {compose.DEMO_FAMILY}",
+        f"  {program} tasks --cluster {cluster}",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)

@@ -100,11 +100,12 @@ async def run(
             poller, source = await _source(settings, clients, store, processor, metrics, clock)
             metrics.track_ingest(poller.counters)
             readiness = _readiness(settings, store, clock)
-            reconciling = _reconciling(settings, store, ecs, processor, clock, metrics)
-            compacting = compaction.lead(store, identity=settings.identity, clock=clock)
-            leaders = [compacting] if reconciling is None else [compacting, reconciling]
             sock = listen.bind(settings.host, settings.port)
             try:
+                # coroutines made only once bound: a port in use leaves none never awaited
+                reconciling = _reconciling(settings, store, ecs, processor, clock, metrics)
+                compacting = compaction.lead(store, identity=settings.identity, clock=clock)
+                leaders = [compacting] if reconciling is None else [compacting, reconciling]
                 summary = {"api": listen.api_url(sock), "store": store.url, "queue": source}
                 app = create_app(store=store, readiness=readiness, metrics=metrics)
                 await _serve(

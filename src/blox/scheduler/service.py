@@ -142,9 +142,9 @@ async def run(
                 compaction.lead(store, identity=settings.identity, clock=clock),
             )
 
-        leading = lead()
         sock = listen.bind(settings.host, settings.port)
         try:
+            leading = lead()  # made once bound: a port in use leaves no coroutine never awaited
             summary = {"api": listen.api_url(sock), "store": store.url, "css": settings.css_url}
             await _serve(app, sock, leading, stop=stop, ready=lambda: ready and ready(summary))
         finally:
