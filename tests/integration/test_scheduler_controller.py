@@ -103,6 +103,24 @@ class Stack:
     catalog: EcsClientCatalog
     cluster: str
     name: str
+    ecs_client: EcsClient  # blox's, as the controller uses it
+    css: AsyncCssClient
+    loops: list[asyncio.Task[None]]  # the informer's and the controller's
+
+    async def fail_over(self) -> None:
+        """Stop the controller as a lost leadership does, and run a new leader's: a fresh
+        informer and controller on the same store and CSS (`controller` becomes it)."""
+        leader = self.loops[1]
+        leader.cancel()
+        await asyncio.gather(leader, return_exceptions=True)
+        informer = Informer(self.css, clock=SystemClock())
+        self.controller = Controller(
+            self.store, informer, self.ecs_client, clock=SystemClock(), resync_s=0.3
+        )
+        self.loops += [
+            asyncio.create_task(informer.run()),
+            asyncio.create_task(self.controller.run()),
+        ]
 
     async def call(self, operation: str, **params: Any) -> Any:
         """One ECS call on the simulator, in a worker thread."""
@@ -236,11 +254,24 @@ async def running_stack(
         css = AsyncCssClient(f"http://127.0.0.1:{port}")
         informer = Informer(css, clock=SystemClock())
         controller = Controller(store, informer, ecs, clock=SystemClock(), resync_s=resync_s)
-        running = [asyncio.create_task(informer.run()), asyncio.create_task(controller.run())]
+        running: list[asyncio.Task[None]] = [
+            asyncio.create_task(informer.run()),
+            asyncio.create_task(controller.run()),
+        ]
         sim_admin = httpx.AsyncClient(base_url=sim.url)
         try:
             yield Stack(
-                sim, boto, sim_admin, store, controller, EcsClientCatalog(ecs), cluster, name
+                sim,
+                boto,
+                sim_admin,
+                store,
+                controller,
+                EcsClientCatalog(ecs),
+                cluster,
+                name,
+                ecs,
+                css,
+                running,
             )
         finally:
             for task in running:
@@ -658,9 +689,26 @@ async def test_a_revision_that_cannot_start_fails_at_its_deadline_and_rolls_back
     history = await stack.history()
     assert all(t["taskDefinitionArn"].endswith("daemon:1") for t in history), "daemon:2 never ran"
     assert stack.controller.actions["failed"] >= 1, "ECS refused daemon:2 (RESOURCE:MEMORY)"
+    # maxUnavailable 1: only the instance whose old task went first was refused
+    cause = "rolled back: StartTask failed: RESOURCE:MEMORY on 1 instance"
     await until(
-        status_is(stack, desired=2, available=2, updated=2, target_revision=3, reason=None),
-        "a settled status on revision 3",
+        status_is(stack, desired=2, available=2, updated=2, target_revision=3, reason=cause),
+        "a settled status on revision 3 that says why it was rolled back",
+    )
+    await stack.passes(2)
+    status = await stack.status()
+    assert status is not None and status.reason == cause, "kept while revision 3 is the target"
+    written = status.observed_at
+    assert written is not None
+    await stack.fail_over()
+    await stack.passes(2)
+    status = await stack.status()
+    assert status is not None and status.observed_at is not None and status.observed_at > written
+    assert status.reason == cause, "a new leader takes the words up from the stored status"
+    await roll(stack, "daemon:1", environments.RolloutChange(max_unavailable=daemon.Share(2)))
+    await until(
+        status_is(stack, available=2, target_revision=4, reason=None),
+        "the next deployment to leave the rollback behind",
     )
 
 

@@ -78,10 +78,15 @@ class Status:
     updated: int = 0  # of them running a task of the target revision
     available: int = 0  # of them running a task ready for minReadySeconds
     unavailable: int = 0  # desired - available
-    misscheduled: int = 0  # tasks on instances that are not eligible
+    # instances that should not run the daemon (constraints unmet, DRAINING, not ACTIVE, gone,
+    # or not wanted and disconnected) but run a live task of the environment
+    misscheduled: int = 0
     current_revision: int | None = None
     target_revision: int | None = None
-    reason: str | None = None  # why the rollout waits, if it does
+    # why the rollout waits, if it does (a `WaitReason` value); when it does not, after an
+    # automatic rollback and until the next revision is deployed, what ECS said that caused
+    # it ("rolled back: StartTask failed: RESOURCE:MEMORY on 3 instances")
+    reason: str | None = None
     observed_at: datetime | None = None
 
 

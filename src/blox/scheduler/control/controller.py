@@ -1,10 +1,11 @@
 """The controller: for each environment, observe, plan (pure), act, record — level-triggered.
 
 `reconcile(name)` reads what the environment wants (`environments.desired`), what the CSS shows
-of its cluster (the informer), the starts in flight (`StartsInFlight`, in the store) and the
-stops in flight (here); asks `plan.planner.plan` for actions; issues the stops, then the starts
-(each batch remembered in the store BEFORE StartTask, so no crash or retry starts twice), moves
-the deployment by the plan's verdict, and writes the status counters. `run()` reconciles every
+of its cluster (the informer's immutable snapshot, already in the planner's values), the starts
+in flight (`StartsInFlight`, in the store) and the stops in flight (the executor's); asks
+`plan.planner.plan` for actions; has the `executor` carry them out (concurrently, each start
+batch remembered in the store BEFORE StartTask, so no crash or retry starts twice), moves the
+deployment by the plan's verdict, and writes the status counters. `run()` reconciles every
 environment whenever the informer sees a change, whenever an environment record changes in
 the store (a watch: create, deploy, update, pause, delete act at once, not at the next
 resync), when time alone changes a plan (its `wait_until`: a task turning available after
@@ -15,10 +16,13 @@ Assumptions / Invariants:
 - Only the leader runs a Controller (see `blox.scheduler.service`); a new leader rebuilds every
   piece of state it needs from the store and the CSS (stops in flight are only an
   optimisation: a second StopTask is harmless).
-- ECS refusals (RESOURCE:*, AGENT, …) back the instance off exponentially (`backoff_until`),
-  shown in the status; a failed call leaves the environment for the next pass. A backoff
-  belongs to one environment and one task definition: another environment's refusals, or
-  those of a revision rolled back from, never hold a start back.
+- ECS refusals (RESOURCE:*, AGENT, …) back the instance off exponentially (`backoff_until`,
+  kept by the executor), shown in the status; a failed call leaves the environment for the
+  next pass.
+- After an automatic rollback the status reason, when no wait reason takes its place, says
+  what caused it ("rolled back: StartTask failed: RESOURCE:MEMORY on 3 instances") until the
+  environment deploys another revision; a new leader picks the words up from the stored status.
+- One pass reads the environment once: the starts use the revisions of that reading.
 """
 
 from __future__ import annotations
@@ -28,14 +32,15 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from blox import errors
 from blox.clock import Clock
 from blox.ecs import EcsClient
-from blox.model.daemon import Deployment, DeploymentStatus
+from blox.model.daemon import Deployment, DeploymentStatus, Revision
 from blox.scheduler import environments
 from blox.scheduler.control import observed
+from blox.scheduler.control.executor import MAX_IN_FLIGHT, Executor
 from blox.scheduler.control.informer import Informer
 from blox.scheduler.control.starts import StartsInFlight
 from blox.scheduler.errors import EnvironmentNotFound
@@ -50,9 +55,8 @@ __all__ = ["Controller"]
 logger = logging.getLogger(__name__)
 
 RESYNC_S = 5.0
-STOP_TTL_S = 60.0
-BACKOFF_BASE_S, BACKOFF_CAP_S = 2.0, 300.0
 WATCH_RETRY_S = 1.0
+ROLLED_BACK = "rolled back: "  # how the status reason after an automatic rollback begins
 _VERDICTS = {
     Verdict.RUNNING: DeploymentStatus.RUNNING,
     Verdict.COMPLETED: DeploymentStatus.COMPLETED,
@@ -72,6 +76,7 @@ class Controller:
         clock: Clock,
         resync_s: float = RESYNC_S,
         observe_pass: Callable[[float], None] | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._store = store
         self._informer = informer
@@ -80,13 +85,20 @@ class Controller:
         self._resync_s = resync_s
         self._observe_pass = observe_pass
         self._starts = StartsInFlight(store)
-        self._stops: dict[str, datetime] = {}  # task ARN → when StopTask was issued
-        # environment → instance → (until, failures, the task definition ECS refused)
-        self._backoff: defaultdict[str, dict[str, tuple[datetime, int, str]]] = defaultdict(dict)
+        self.executor = Executor(
+            ecs, self._starts, task_cluster=informer.task_cluster, max_in_flight=max_in_flight
+        )
         self._progress: dict[str, tuple[int, datetime]] = {}  # deployment → (updated, when)
         self._needs: dict[str, TaskNeeds] = {}  # task definition ARN → needs
+        # environment → (the revision an automatic rollback deployed, the status reason)
+        self._rolled_back: dict[str, tuple[int, str]] = {}
+        self._seen: set[str] = set()  # environments this controller has reconciled
         self.passes = 0
-        self.actions: defaultdict[str, int] = defaultdict(int)  # started / stopped / failed
+
+    @property
+    def actions(self) -> defaultdict[str, int]:
+        """Tasks started and stopped, starts refused (failed) or throttled, by action."""
+        return self.executor.actions
 
     async def run(self) -> None:
         """Reconcile every environment on each change, when a plan's `wait_until` comes, and
@@ -150,98 +162,54 @@ class Controller:
         revision = state.target or state.environment.revision
         if state.target is None and not state.environment.deleting:
             return None  # v0.3: nothing runs before the first deployment
+        if name not in self._seen:
+            await self._recall_rollback(name)
+            self._seen.add(name)
         now = self._clock.now()
-        deployments = await self._deployments(name)
-        tasks = [observed.task(t) for t in self._informer.tasks(revision.cluster_arn)]
-        ours = {
-            t.task_arn: number
-            for t in tasks
-            if (number := snapshot.revision_of(t, environment=name, deployments=deployments))
-        }
-        instances = observed.for_environment(
-            [observed.instance(i) for i in self._informer.instances(revision.cluster_arn)],
-            tasks,
-            environment=name,
-            deployments=deployments,
-        )
-        pending = snapshot.Pending(
-            starts=await self._starts.pending(name, tasks, ours=ours, now=now),
-            stops=frozenset(self._live_stops(now)),
-        )
         desired = snapshot.Desired.of(
             state.environment,
             revision=revision,
             needs=await self._task_needs(revision.task_definition),
             deployment=state.deployment,
             last_progress_at=self._last_progress(state.deployment, now),
-            backoff_until=self._backoffs(name, revision.task_definition, now),
-            deployments=deployments,
+            backoff_until=self.executor.backoffs(name, revision.task_definition, now),
+            deployments=await self._deployments(name),
+        )
+        tasks = self._informer.tasks(revision.cluster_arn)  # immutable, shared until a change
+        owned = snapshot.tasks_by_instance(tasks, desired=desired)
+        instances = observed.for_environment(self._informer.instances(revision.cluster_arn), owned)
+        pending = snapshot.Pending(
+            starts=await self._starts.pending(name, owned, now=now),
+            stops=self.executor.live_stops(now),
         )
         plan = planner.plan(
             desired=desired,
-            observed=snapshot.Observed(instances=instances, tasks=tuple(tasks)),
+            observed=snapshot.Observed(instances=instances, tasks=tasks),
             pending=pending,
             now=now,
         )
-        await self._act(name, plan, state.deployment.id if state.deployment else None, now)
+        deployment_id = state.deployment.id if state.deployment else None
+        await self.executor.act(
+            name,
+            plan,
+            revisions=await self._revisions(name, state, {s.revision for s in plan.starts}),
+            started_by=(deployment_id or f"blox-{name}")[:36],
+            now=now,
+        )
         await self._record(name, state, plan, now)
         return plan
 
-    async def _act(self, name: str, plan: Plan, deployment_id: str | None, now: datetime) -> None:
-        for stop in plan.stops:
-            await self._stop(name, stop.task_arn, f"blox: {stop.reason}", now)
-        by_revision: defaultdict[int, list[str]] = defaultdict(list)
-        for start in plan.starts:
-            by_revision[start.revision].append(start.container_instance_arn)
-        for revision, instances in sorted(by_revision.items()):
-            await self._start(name, revision, instances, deployment_id, now)
-
-    async def _stop(self, name: str, task_arn: str, reason: str, now: datetime) -> None:
-        cluster = _cluster_of_task(task_arn, self._informer, name)
-        if cluster is None:
-            return
-        self._stops[task_arn] = now
-        await self._ecs.stop_task(cluster, task_arn, reason[:255])
-        self.actions["stopped"] += 1
-
-    async def _start(
-        self,
-        name: str,
-        revision_number: int,
-        instances: list[str],
-        deployment_id: str | None,
-        now: datetime,
-    ) -> None:
-        state = await environments.desired(self._store, name)
-        if state is None:
-            return
-        revision = state.target if state.target and state.target.number == revision_number else None
-        if revision is None:
-            revision = await environments.get_revision(self._store, name, number=revision_number)
-        await self._starts.issue(name, revision_number, instances, now)
-        started = await self._ecs.start_task(
-            revision.cluster_arn,
-            revision.task_definition,
-            instances,
-            started_by=(deployment_id or f"blox-{name}")[:36],
-            group=snapshot.group_of(name, revision_number),
-        )
-        self.actions["started"] += len(started.tasks)
-        refused = [f.arn for f in started.failures if f.arn]
-        backoffs = self._backoff[name]
-        for instance in refused:
-            _, failures, refused_definition = backoffs.get(instance, (now, 0, ""))
-            if refused_definition != revision.task_definition:
-                failures = 0  # another task definition's refusals say nothing of this one
-            delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**failures)
-            until = now + timedelta(seconds=delay)
-            backoffs[instance] = (until, failures + 1, revision.task_definition)
-            logger.info("ECS refused a start on %s; backing off %.0fs", instance, delay)
-        for task in started.tasks:
-            backoffs.pop(str(task.get("containerInstanceArn")), None)
-        if refused:
-            self.actions["failed"] += len(refused)
-            await self._starts.forget(name, refused)
+    async def _revisions(
+        self, name: str, state: environments.DesiredState, numbers: set[int]
+    ) -> dict[int, Revision]:
+        """The revisions numbered `numbers`, from the pass's reading where it has them."""
+        known = {r.number: r for r in (state.environment.revision, state.target) if r is not None}
+        found: dict[int, Revision] = {}
+        for number in numbers:
+            found[number] = known.get(number) or await environments.get_revision(
+                self._store, name, number=number
+            )
+        return found
 
     async def _record(
         self, name: str, state: environments.DesiredState, plan: Plan, now: datetime
@@ -252,9 +220,7 @@ class Controller:
             if plan.status.updated_available > moved:
                 self._progress[deployment.id] = (plan.status.updated_available, now)
             if plan.verdict is Verdict.ROLLBACK:
-                await environments.rollback(
-                    self._store, name, now=now, failed_deployment=deployment.id
-                )
+                await self._roll_back(name, deployment, plan, now)
             elif plan.verdict in _VERDICTS and _VERDICTS[plan.verdict] != deployment.status:
                 await environments.set_deployment_status(
                     self._store,
@@ -263,17 +229,65 @@ class Controller:
                     status=_VERDICTS[plan.verdict],
                     now=now,
                     reason=plan.status.reason,
-                    failed_instances=sorted(self._backoffs(name, deployment.task_definition, now)),
+                    failed_instances=sorted(
+                        self.executor.backoffs(name, deployment.task_definition, now)
+                    ),
                 )
         if state.environment.deleting and plan.is_idle:
             await environments.forget(self._store, name)
-            self._backoff.pop(name, None)
+            self.executor.forget(name)
+            self._rolled_back.pop(name, None)
+            self._seen.discard(name)
             return
         counters = dataclasses.asdict(plan.status)
         counters.pop("updated_available", None)
+        counters["reason"] = self._reason(name, state, plan)
         await environments.write_status(
             self._store, name, status=environments.Status(**counters, observed_at=now)
         )
+
+    async def _roll_back(
+        self, name: str, deployment: Deployment, plan: Plan, now: datetime
+    ) -> None:
+        """Deploy the previous revision again; remember why for the status."""
+        cause = self.executor.cause(name, deployment.task_definition)
+        if cause is None:
+            waited = plan.status.reason or "not available"
+            cause = f"no progress within the progress deadline ({waited})"
+        rollback = await environments.rollback(
+            self._store, name, now=now, failed_deployment=deployment.id
+        )
+        self._rolled_back[name] = (rollback.revision, ROLLED_BACK + cause)
+        logger.warning(
+            "environment %s: deployment %s rolled back to revision %d: %s",
+            name,
+            deployment.id,
+            rollback.revision,
+            cause,
+        )
+
+    def _reason(self, name: str, state: environments.DesiredState, plan: Plan) -> str | None:
+        """The status reason: why the rollout waits; else what caused an automatic rollback,
+        until the environment deploys another revision."""
+        note = self._rolled_back.get(name)
+        target = state.target.number if state.target is not None else None
+        if note is not None and target is not None and target > note[0]:
+            del self._rolled_back[name]  # a later deployment: the rollback is history
+            note = None
+        if plan.status.reason is not None or note is None or target != note[0]:
+            return plan.status.reason
+        return note[1]
+
+    async def _recall_rollback(self, name: str) -> None:
+        """Take up the rollback words of the stored status (written by an earlier leader)."""
+        try:
+            status = (await environments.get_environment(self._store, name)).status
+        except EnvironmentNotFound:
+            return
+        if status is None or status.reason is None or status.target_revision is None:
+            return
+        if status.reason.startswith(ROLLED_BACK):
+            self._rolled_back[name] = (status.target_revision, status.reason)
 
     async def _deployments(self, name: str) -> dict[str, int]:
         """Deployment id → revision (v0.3 tasks are known by their startedBy); {} while the
@@ -283,19 +297,6 @@ class Controller:
         except EnvironmentNotFound:
             return {}
         return {d.id: d.revision for d in found}
-
-    def _backoffs(self, name: str, task_definition: str, now: datetime) -> dict[str, datetime]:
-        """Instance → until when starts of `task_definition` for `name` back off there."""
-        return {
-            instance: until
-            for instance, (until, _, refused) in self._backoff.get(name, {}).items()
-            if until > now and refused == task_definition
-        }
-
-    def _live_stops(self, now: datetime) -> list[str]:
-        expiry = timedelta(seconds=STOP_TTL_S)
-        self._stops = {t: at for t, at in self._stops.items() if now - at < expiry}
-        return list(self._stops)
 
     def _last_progress(self, deployment: Deployment | None, now: datetime) -> datetime | None:
         """When the deployment in progress last moved (tracked by its updated count)."""
@@ -308,13 +309,3 @@ class Controller:
             definition = await self._ecs.describe_task_definition(task_definition)
             self._needs[task_definition] = observed.needs(definition)
         return self._needs[task_definition]
-
-
-def _cluster_of_task(task_arn: str, informer: Informer, name: str) -> str | None:
-    """The cluster of a task the informer knows (StopTask needs it)."""
-    found = informer.task_cluster(task_arn)
-    if found is None:
-        logger.warning(
-            "environment %s: task %s is no longer known; not stopping it", name, task_arn
-        )
-    return found

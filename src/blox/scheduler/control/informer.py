@@ -5,22 +5,26 @@ from ECS directly). `run()` opens both streams first (live from now), then lists
 the streams; a change made while listing is in the list, the stream, or both, and the higher
 `entityVersion` wins, so nothing falls between list and watch. A dropped stream resumes by
 itself (`blox.client`); a compacted one (`StreamCompacted`) or every `resync_s` lists again,
-which also forgets what the CSS no longer shows. `changed` is set on every change for the
-controller's loop; `synced` once the first list is in.
+which also forgets what the CSS no longer shows. Each change is converted into the planner's
+value once, as it arrives (`cache.Kept`); `tasks(cluster)` / `instances(cluster)` hand a pass an
+immutable tuple of them. `changed` is set on every change for the controller's loop; `synced`
+once the first list is in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from blox.client import errors as client_errors
 from blox.client.css import AsyncCssClient
 from blox.client.watch import AsyncWatch
 from blox.clock import Clock
 from blox.contract import css
+from blox.scheduler.control import observed
+from blox.scheduler.control.cache import Kept
+from blox.scheduler.plan.snapshot import ObservedInstance, ObservedTask
 
 __all__ = ["Informer"]
 
@@ -29,30 +33,11 @@ logger = logging.getLogger(__name__)
 RESYNC_S = 600.0  # list again now and then: forget entities the CSS dropped
 RETRY_S = 1.0
 Item = TypeVar("Item", css.TaskPublic, css.ContainerInstancePublic)
+Seen = TypeVar("Seen", ObservedTask, ObservedInstance)
 
 
-class _Cache(Generic[Item]):
-    """ARN → (entityVersion, item) of one kind; only a higher version replaces an entry."""
-
-    def __init__(self, arn: Callable[[Item], str]) -> None:
-        self._arn: Callable[[Item], str] = arn
-        self.items: dict[str, tuple[int, Item]] = {}
-
-    def replace(self, listed: Iterable[Item]) -> None:
-        fresh: dict[str, tuple[int, Item]] = {}
-        for item in listed:
-            version = int(item.metadata.entity_version)
-            known = self.items.get(self._arn(item))
-            fresh[self._arn(item)] = known if known and known[0] > version else (version, item)
-        self.items = fresh
-
-    def apply(self, version: int, item: Item) -> bool:
-        arn = self._arn(item)
-        known = self.items.get(arn)
-        if known is not None and known[0] >= version:
-            return False
-        self.items[arn] = (version, item)
-        return True
+def _version(item: css.TaskPublic | css.ContainerInstancePublic) -> int:
+    return int(item.metadata.entity_version)
 
 
 class Informer:
@@ -62,25 +47,32 @@ class Informer:
         self._client = client
         self._clock = clock
         self._resync_s = resync_s
-        self._tasks = _Cache[css.TaskPublic](lambda t: t.entity.task_arn)
-        self._instances = _Cache[css.ContainerInstancePublic](
-            lambda i: i.entity.container_instance_arn
+        self._tasks = Kept[css.TaskPublic, ObservedTask](
+            arn=lambda t: t.entity.task_arn,
+            cluster=lambda t: t.entity.cluster_arn,
+            version=_version,
+            convert=observed.task,
+        )
+        self._instances = Kept[css.ContainerInstancePublic, ObservedInstance](
+            arn=lambda i: i.entity.container_instance_arn,
+            cluster=lambda i: i.entity.cluster_arn,
+            version=_version,
+            convert=observed.instance,
         )
         self.changed = asyncio.Event()
         self.synced = asyncio.Event()
 
-    def tasks(self, cluster_arn: str) -> list[css.TaskPublic]:
-        """The tasks of one cluster, as last seen."""
-        return [t for _, t in self._tasks.items.values() if t.entity.cluster_arn == cluster_arn]
+    def tasks(self, cluster_arn: str) -> tuple[ObservedTask, ...]:
+        """The tasks of one cluster, as last seen (an immutable snapshot)."""
+        return self._tasks.view(cluster_arn)
 
-    def instances(self, cluster_arn: str) -> list[css.ContainerInstancePublic]:
-        """The container instances of one cluster, as last seen."""
-        return [i for _, i in self._instances.items.values() if i.entity.cluster_arn == cluster_arn]
+    def instances(self, cluster_arn: str) -> tuple[ObservedInstance, ...]:
+        """The container instances of one cluster, as last seen (an immutable snapshot)."""
+        return self._instances.view(cluster_arn)
 
     def task_cluster(self, task_arn: str) -> str | None:
         """The cluster ARN of a task as last seen, or None when it is not known."""
-        known = self._tasks.items.get(task_arn)
-        return None if known is None else known[1].entity.cluster_arn
+        return self._tasks.cluster_of(task_arn)
 
     async def run(self) -> None:
         """List and watch until cancelled; errors are logged and retried, never raised."""
@@ -117,7 +109,7 @@ class Informer:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
 
-    async def _follow(self, stream: AsyncWatch[Item], cache: _Cache[Item]) -> None:
+    async def _follow(self, stream: AsyncWatch[Item], cache: Kept[Item, Seen]) -> None:
         async for version, item in stream:
             if cache.apply(version, item):
                 self.changed.set()

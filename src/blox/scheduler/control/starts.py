@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from blox.scheduler.plan.snapshot import ObservedTask, PendingStart
+from blox.scheduler.plan.snapshot import Owned, PendingStart
 from blox.store import Delete, Put, Store, keys
 
 __all__ = ["START_TTL_S", "StartsInFlight"]
@@ -46,34 +46,27 @@ class StartsInFlight:
             await self._store.txn(compares=[], ops=ops[first : first + TXN_OPS])
 
     async def pending(
-        self,
-        environment: str,
-        tasks: Iterable[ObservedTask],
-        *,
-        ours: Mapping[str, int],
-        now: datetime,
+        self, environment: str, owned: Mapping[str, Iterable[Owned]], *, now: datetime
     ) -> dict[str, PendingStart]:
         """The starts still in flight; observed and expired ones are forgotten on the way.
 
-        ours: task ARN → revision, of the tasks (in `tasks`) that belong to `environment`. A
-        start is observed once a live task of its revision is on its instance (an old task
-        there, as during a surge, does not count).
+        owned: container instance ARN → the environment's tasks on it that have not STOPPED,
+        with their revisions (`snapshot.tasks_by_instance`). A start is observed once a task
+        of its revision is on its instance (an old task there, as during a surge, does not
+        count).
         """
         prefix = keys.scheduler_starts_of(environment)
         page = await self._store.list(prefix)
         if not page.entries:
             return {}
-        occupied = {
-            (t.container_instance_arn, ours[t.task_arn])
-            for t in tasks
-            if t.task_arn in ours and t.last_status != "STOPPED" and t.container_instance_arn
-        }
         found: dict[str, PendingStart] = {}
         done: list[str] = []
         for entry in page.entries:
             instance = entry.key.removeprefix(prefix)
             start = _decode(entry.value)
-            seen = start is not None and (instance, start.revision) in occupied
+            seen = start is not None and any(
+                revision == start.revision for _, revision in owned.get(instance, ())
+            )
             if start is None or seen or now - start.issued_at > self._ttl:
                 done.append(instance)
             else:
