@@ -677,7 +677,10 @@ async def test_a_revision_that_cannot_start_fails_at_its_deadline_and_rolls_back
     await until(watch_status(rolled_back), "the failing deployment to be rolled back")
     assert "backing-off" in reasons[2], "the status said why the rollout did not move"
     failed = await stack.deployment(failing)
-    assert failed.reason == "rolled back to revision 1 as revision 3", failed
+    assert failed.reason is not None, failed
+    note, _, cause = failed.reason.partition(": ")
+    assert note == "rolled back to revision 1 as revision 3", failed
+    assert cause.startswith("StartTask failed: RESOURCE:"), failed  # why it was rolled back
     view = await environments.get_environment(stack.store, stack.name)
     assert (view.environment.revision.number, view.environment.revision.rolled_back_from) == (3, 2)
     assert view.target is not None and view.target.task_definition.endswith("daemon:1")

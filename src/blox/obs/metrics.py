@@ -274,11 +274,12 @@ class SchedulerMetrics:
             )
             actions = CounterMetricFamily(
                 f"{SCHEDULER_PREFIX}_actions",
-                "Tasks started and stopped, and starts ECS refused.",
+                "Tasks started and stopped, starts ECS refused, and starts left for the next "
+                "pass because ECS still throttled them.",
                 labels=["action"],
             )
             passes.add_metric([], counts.passes if counts else 0)
-            for action in ("started", "stopped", "failed"):
+            for action in ("started", "stopped", "failed", "throttled"):
                 actions.add_metric([action], counts.actions.get(action, 0) if counts else 0)
             yield passes
             yield actions

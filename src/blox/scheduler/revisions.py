@@ -41,10 +41,12 @@ async def rollback(
     to: int | None = None,
     now: datetime,
     failed_deployment: str | None = None,
+    cause: str | None = None,
 ) -> Deployment:
     """Deploy a copy of revision `to` (default: the newest kept before the current) as a new
     revision, resuming a paused environment. The deployment in progress is superseded, or,
-    when it is `failed_deployment` (the controller's automatic rollback), rolled back."""
+    when it is `failed_deployment` (the controller's automatic rollback), rolled back, its
+    reason naming the `cause`."""
     token, deployment_id = new_id(), new_id()
 
     async def attempt() -> Write[Deployment]:
@@ -66,7 +68,7 @@ async def rollback(
                 store,
                 loaded,
                 status=DeploymentStatus.ROLLED_BACK,
-                reason=note,
+                reason=f"{note}: {cause}" if cause else note,
                 now=now,
                 deployment_id=failed_deployment,
             )

@@ -255,7 +255,7 @@ class Controller:
             waited = plan.status.reason or "not available"
             cause = f"no progress within the progress deadline ({waited})"
         rollback = await environments.rollback(
-            self._store, name, now=now, failed_deployment=deployment.id
+            self._store, name, now=now, failed_deployment=deployment.id, cause=cause
         )
         self._rolled_back[name] = (rollback.revision, ROLLED_BACK + cause)
         logger.warning(
