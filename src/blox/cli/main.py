@@ -1,7 +1,10 @@
 """The `blox` command: registers the sub-commands and renders every BloxError in one place.
 
-An error we raise on purpose prints as one line on stderr with exit status 1, never as a
-traceback; a usage error is typer's (exit status 2).
+Servers: `up`, `css`, `scheduler`, `sim`, `store`. Clients of the running servers (`envs`,
+`rollout`, `queries`): `env …`, `deploy`, `rollout status`, `tasks`, `instances`,
+`watch tasks|instances`, `version`. An error we raise on purpose prints as one line on stderr,
+never as a traceback, with the exit status `exits` documents (1 a server refused, 2 usage or
+configuration, 3 a server unreachable, 4 a rollout failed); a usage error is typer's (2).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 import typer
 
 from blox import __version__, errors
-from blox.cli import css, scheduler, sim, store, up
+from blox.cli import css, envs, exits, queries, rollout, scheduler, sim, store, up
 from blox.obs import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,13 @@ app.add_typer(sim.app, name="sim")
 app.command("up")(up.up)
 app.command("css")(css.css)
 app.command("scheduler")(scheduler.scheduler)
+app.add_typer(envs.app, name="env")
+app.command("deploy")(rollout.deploy)
+app.add_typer(rollout.app, name="rollout")
+app.command("tasks")(queries.tasks)
+app.command("instances")(queries.instances)
+app.add_typer(queries.watch_app, name="watch")
+app.command("version")(queries.version)
 
 
 def _version(value: bool) -> None:
@@ -49,12 +59,12 @@ def _root(
 
 
 def main() -> None:
-    """Run the command line; a BloxError becomes one line on stderr and exit status 1."""
+    """Run the command line; a BloxError becomes one line on stderr and its exit status."""
     try:
         app()  # standalone: typer prints usage errors itself, with exit status 2
     except errors.BloxError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exits.code_of(exc))
     except Exception as exc:
         # A bug of ours: one line for the user, the traceback only with --verbose.
         logger.debug("unexpected error", exc_info=True)

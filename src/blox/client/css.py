@@ -130,6 +130,10 @@ class CssClient:
         self._page_size, self._unpaged = page_size, False
         self._watch_backoff = watch_backoff
 
+    def ping(self) -> None:
+        """Return when the CSS answers `/healthz` (a blox-ecs addition; v0.3 had no ping)."""
+        self._get("/healthz", {})
+
     def tasks(
         self,
         *,
@@ -247,6 +251,10 @@ class AsyncCssClient:
         )
         self._page_size, self._unpaged = page_size, False
         self._watch_backoff = watch_backoff
+
+    async def ping(self) -> None:
+        """Return when the CSS answers `/healthz` (see `CssClient.ping`)."""
+        await self._get("/healthz", {})
 
     async def tasks(
         self,

@@ -38,7 +38,8 @@ SERVICE = "execute-api"  # API Gateway's signing name
 SIGNED_HEADERS = ("host", "content-type")  # besides x-amz-date and x-amz-security-token
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _MISSING = (
-    "no AWS credentials found to sign requests with: set AWS_PROFILE (or --profile), or "
+    "no AWS credentials found to sign requests with: set AWS_PROFILE (or aws_profile in a "
+    "blox profile), or "
     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance or task role"
 )
 
