@@ -252,7 +252,13 @@ async def _serve(
     stop: asyncio.Event,
     ready: Callable[[], None],
 ) -> None:
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", log_config=None)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        log_config=None,
+        timeout_graceful_shutdown=listen.GRACEFUL_SHUTDOWN_S,
+    )
     server = uvicorn.Server(config)
     polling = asyncio.create_task(poller.run(), name="blox.css.poller")
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.css.api")

@@ -13,7 +13,10 @@ import socket
 
 from blox.obs.errors import BindFailed, FlagInvalid
 
-__all__ = ["api_url", "bind", "parse_bind", "parse_duration"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "api_url", "bind", "parse_bind", "parse_duration"]
+
+# How long a stopping server lets open requests finish; streams never end on their own.
+GRACEFUL_SHUTDOWN_S = 5
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?", re.ASCII)
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -162,7 +162,13 @@ async def _serve(
     stop: asyncio.Event,
     ready: Callable[[], object],
 ) -> None:
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", log_config=None)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        log_config=None,
+        timeout_graceful_shutdown=listen.GRACEFUL_SHUTDOWN_S,
+    )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.scheduler.api")
     controlling = asyncio.create_task(leading, name="blox.scheduler.leader")
