@@ -116,14 +116,17 @@ def welcome(endpoints: compose.Endpoints, *, program: str) -> str:
             f"{len(endpoints.instances)} instances"
         )
     if endpoints.moto is not None:
-        lines.append(f"  aws (moto)  {endpoints.moto}   events queue {endpoints.queue}")
+        queue = endpoints.queue.rsplit("/", 1)[-1]
+        lines.append(f"  aws (moto)  {endpoints.moto}   SQS queue {queue} of the BloxLocal stack")
     cluster = endpoints.cluster
+    family = compose.DEMO_FAMILY if endpoints.ecs is not None else "FAMILY"
+    if endpoints.ecs is None:
+        cluster = "CLUSTER"  # a real fleet: the user's own names
     lines += [
         "",
         "Try:",
-        f"  {program} env create {compose.DEMO_FAMILY} --cluster {cluster} "
-        f"--task-definition {compose.DEMO_FAMILY}",
-        f"  {program} rollout status {compose.DEMO_FAMILY}",
+        f"  {program} env create {family} --cluster {cluster} --task-definition {family}",
+        f"  {program} deploy {family} --wait",
         f"  {program} tasks --cluster {cluster}",
         "",
         "Ctrl-C stops everything.",
