@@ -21,6 +21,11 @@ from pathlib import Path
 
 import typer
 
+from blox.cli import output, rollout
+from blox.cli.progress import LiveView, PlainView, View
+from blox.client import AsyncSchedulerClient, HttpNotFound
+from blox.clock import SystemClock
+from blox.contract import scheduler
 from blox.local import compose
 from blox.obs import listen, setup_logging
 
@@ -87,11 +92,47 @@ async def _serve(settings: compose.UpSettings, *, once: bool, as_json: bool, dem
             typer.echo(json.dumps(endpoints.summary()))
         else:
             typer.echo(welcome(endpoints, program=_program()))
+        if demo:
+            await roll_out_demo(endpoints, view=_view(as_json))
         if once:
             stop.set()
 
     await compose.run(settings, stop=stop, ready=ready)
     typer.echo(json.dumps({"stopped": True}) if as_json else "blox stopped.")
+
+
+async def roll_out_demo(endpoints: compose.Endpoints, *, view: View) -> None:
+    """Create the demo environment (unless a restart kept it), deploy it, follow the rollout."""
+    clock = SystemClock()
+    name = compose.DEMO_FAMILY
+    async with AsyncSchedulerClient(endpoints.scheduler, clock=clock) as client:
+        try:
+            environment = await client.environment(name)
+        except HttpNotFound:
+            environment = await client.create_environment(
+                scheduler.EnvironmentCreate(
+                    name=name,
+                    instance_group=scheduler.InstanceGroupCreate(cluster=endpoints.cluster),
+                    task_definition=compose.DEMO_FAMILY,
+                )
+            )
+        deployments = await client.deployments(name)
+        if deployments and deployments[0].revision == environment.revision:
+            deployment_id = deployments[0].id  # deployed before a restart: follow that one
+        else:
+            deployment_id = (await client.deploy(name, environment.deployment_token)).id
+        try:
+            progress, _ = await rollout.follow(client, name, deployment_id, clock=clock, view=view)
+        finally:
+            view.close()
+        view.note(progress.outcome())
+
+
+def _view(as_json: bool) -> View:
+    """The rollout's progress: a live bar on a terminal, else plain lines (stderr with --json)."""
+    if as_json:
+        return PlainView(sys.stderr)
+    return LiveView(output.console(sys.stdout)) if sys.stdout.isatty() else PlainView()
 
 
 def _program() -> str:
