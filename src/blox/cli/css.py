@@ -9,14 +9,13 @@ stderr (exit 1, rendered by `cli/main.py`), never a traceback.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from blox.cli import serving
 from blox.css import service
-from blox.obs import setup_logging
+from blox.obs import listen, setup_logging
 
 
 def css(
@@ -84,10 +83,7 @@ def css(
         host=host,
         port=port,
         dead_letter_queue=dead_letter_queue,
-        region=region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1",
+        region=listen.region(region),
         sqs_endpoint_url=sqs_endpoint_url or endpoint_url,
         ecs_endpoint_url=ecs_endpoint_url or endpoint_url,
         reconcile_interval_s=service.parse_duration("--reconcile-interval", reconcile_interval),

@@ -9,7 +9,6 @@ on stderr (exit 1, rendered by `cli/main.py`), never a traceback.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -59,10 +58,7 @@ def scheduler(
         css_url=service.css_url(css_endpoint),
         host=host,
         port=port,
-        region=region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1",
+        region=listen.region(region),
         ecs_endpoint_url=ecs_endpoint_url,
         resync_s=listen.parse_duration("--resync", resync),
     )

@@ -71,10 +71,7 @@ def up(
         cluster=cluster,
         instances=instances,
         aws=aws,
-        region=region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1",
+        region=listen.region(region),
         queue=queue,
         reconcile_interval_s=listen.parse_duration("--reconcile-interval", reconcile_interval),
     )

@@ -90,7 +90,7 @@ async def run(
     try:
         # A store written before the indexes existed is indexed first (minutes at 100k records
         # on etcd; a no-op after). SIGTERM meanwhile stops at once: reindex is idempotent.
-        if not await _unless_stopped(stop, reindex(store)):
+        if not await listen.unless_stopped(stop, reindex(store)):
             return
         with contextlib.ExitStack() as clients:
             ecs = clients.enter_context(_ecs_client(settings, clock))
@@ -219,23 +219,6 @@ def _reconciling(
         ),
         on_failure=lambda _: metrics.reconcile_failed(),
     )
-
-
-async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, object]) -> bool:
-    """Run `work` to its end (True), or cancel it when `stop` is set first (False)."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.wait({task})
-    if task.cancelled():
-        return False
-    task.result()  # a failure of `work` is raised, not swallowed
-    return True
 
 
 def _call(ready: Callable[[dict[str, Any]], None] | None, summary: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ from blox.css import settings as css_settings
 from blox.css.settings import CssSettings
 from blox.local import stack as local_stack
 from blox.local.moto import MotoServer, free_port, port_taken
+from blox.obs import listen
 from blox.scheduler import service as scheduler_service
 from blox.sim import service as sim_service
 
@@ -237,7 +238,7 @@ async def run(
         for url in (endpoints.css, endpoints.scheduler):
             await _until_answers(f"{url}/readyz", stop)
         if not stop.is_set() and ready is not None:
-            await _unless_stopped(ready(endpoints), stop)
+            await listen.unless_stopped(stop, ready(endpoints))
         await stop.wait()
 
 
@@ -304,21 +305,6 @@ async def _until_answers(url: str, stop: asyncio.Event) -> None:
                 raise ServiceFailed(f"{url} did not answer 200 within {READY_TIMEOUT_S:g}s")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.2)
-
-
-async def _unless_stopped(work: Awaitable[R], stop: asyncio.Event) -> R | None:
-    """`work`'s result, or None when `stop` is set first (then `work` is cancelled)."""
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return None if task.cancelled() else task.result()
 
 
 def _sim_settings(settings: UpSettings, moto_url: str) -> sim_service.SimSettings:

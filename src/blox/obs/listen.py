@@ -1,19 +1,31 @@
-"""What every blox server does to listen and to read its common flags.
+"""What every blox server does to listen, to read its common flags and to stop.
 
 `parse_bind("host:port")`, `bind(host, port)` (a listening socket, or `BindFailed` saying why),
-`api_url(sock)` and `parse_duration(flag, "5m")`. Used by the composition roots of `blox css`
-and `blox scheduler` (the store flags are `blox.store.url.from_flags`); every error is one line
-naming the flag.
+`api_url(sock)`, `parse_duration(flag, "5m")`, `region(flag)` (AWS's usual fallbacks) and
+`unless_stopped(stop, work)` (start-up work that a signal may cut short). Used by the
+composition roots of `blox css`, `blox scheduler` and `blox up` (the store flags are
+`blox.store.url.from_flags`); every error is one line naming the flag.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import socket
+from collections.abc import Awaitable
 
 from blox.obs.errors import BindFailed, FlagInvalid
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "api_url", "bind", "parse_bind", "parse_duration"]
+__all__ = [
+    "GRACEFUL_SHUTDOWN_S",
+    "api_url",
+    "bind",
+    "parse_bind",
+    "parse_duration",
+    "region",
+    "unless_stopped",
+]
 
 # How long a stopping server lets open requests finish; streams never end on their own.
 GRACEFUL_SHUTDOWN_S = 5
@@ -65,3 +77,28 @@ def api_url(sock: socket.socket) -> str:
     """The http URL a listening socket answers on."""
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def region(flag: str) -> str:
+    """The AWS region: the flag's, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1."""
+    return (
+        flag or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    )
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
+    """Run `work` to its end (True), or cancel it when `stop` is set first (False); a failure
+    of `work` is raised, not swallowed."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.wait({task})
+    if task.cancelled():
+        return False
+    task.result()
+    return True

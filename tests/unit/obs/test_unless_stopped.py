@@ -1,4 +1,4 @@
-"""The CSS start-up work (reindexing an old store) gives way to SIGTERM at once."""
+"""Start-up work (the CSS reindexing an old store, blox up's demo) gives way to SIGTERM at once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from blox.css import service
+from blox.obs import listen
 
 
 async def test_stop_cancels_the_work_in_hand() -> None:
@@ -19,7 +19,7 @@ async def test_stop_cancels_the_work_in_hand() -> None:
             cancelled.set()
 
     asyncio.get_running_loop().call_soon(stop.set)
-    assert await service._unless_stopped(stop, slow()) is False
+    assert await listen.unless_stopped(stop, slow()) is False
     assert cancelled.is_set()
 
 
@@ -30,6 +30,6 @@ async def test_work_that_ends_first_is_done_and_its_failure_raised() -> None:
     async def broken() -> None:
         raise RuntimeError("reindex failed")
 
-    assert await service._unless_stopped(asyncio.Event(), quick()) is True
+    assert await listen.unless_stopped(asyncio.Event(), quick()) is True
     with pytest.raises(RuntimeError, match="reindex failed"):
-        await service._unless_stopped(asyncio.Event(), broken())
+        await listen.unless_stopped(asyncio.Event(), broken())
