@@ -16,28 +16,31 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 from botocore.config import Config
-from mypy_boto3_ecs.client import ECSClient
-from mypy_boto3_ecs.literals import ContainerInstanceStatusType, DesiredStatusType
-from mypy_boto3_ecs.type_defs import (
-    ClusterTypeDef,
-    ContainerInstanceTypeDef,
-    ListClustersRequestTypeDef,
-    ListContainerInstancesRequestTypeDef,
-    ListTasksRequestTypeDef,
-    StartTaskRequestTypeDef,
-    TaskDefinitionTypeDef,
-    TaskTypeDef,
-)
 
 from blox.clock import Clock
 from blox.ecs import convert
 from blox.ecs.convert import Described, Failure
 from blox.ecs.errors import Throttled, translated
 from blox.ecs.retry import RetryPolicy, is_retryable, retrying
+
+if TYPE_CHECKING:  # the stubs are a dev dependency: annotations only
+    from mypy_boto3_ecs.client import ECSClient
+    from mypy_boto3_ecs.literals import ContainerInstanceStatusType, DesiredStatusType
+    from mypy_boto3_ecs.type_defs import (
+        ClusterTypeDef,
+        ContainerInstanceTypeDef,
+        ListClustersRequestTypeDef,
+        ListContainerInstancesRequestTypeDef,
+        ListTasksRequestTypeDef,
+        StartTaskRequestTypeDef,
+        TaskDefinitionTypeDef,
+        TaskTypeDef,
+    )
+
 
 __all__ = ["DESCRIBE_BATCH", "PAGE_SIZE", "START_TASK_BATCH", "EcsClient", "Started"]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from mypy_boto3_ecs.type_defs import FailureTypeDef
+if TYPE_CHECKING:  # the stubs are a dev dependency: annotations only
+    from mypy_boto3_ecs.type_defs import FailureTypeDef
 
 __all__ = ["Described", "Failure", "detail", "failure", "failures"]
 
