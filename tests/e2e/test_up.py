@@ -94,6 +94,24 @@ def test_blox_up_runs_everything_rolls_out_and_keeps_its_state_over_a_restart(
         assert len(httpx.get(f"{css}/v1/instances", timeout=10).json()["items"]) == 3
 
 
+def test_events_reach_the_css_through_the_bloxlocal_rule_and_queue(tmp_path: Path) -> None:
+    """With the reconciler off, what the CSS shows can only have come as events: simulator →
+    EventBridge PutEvents → the stack's rule → its queue → the CSS."""
+    with BloxUp(tmp_path, "--instances", "2", "--reconcile-interval", "0") as up:
+        _deploy(up.summary["scheduler"], "web", "demo")
+        placed = until(
+            lambda: _running_tasks(up.summary["css"], count=2),
+            deadline_s=DEADLINE_S,
+            what="the tasks' events in the CSS",
+        )
+        sqs = client("sqs", up.summary["moto"])
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=up.summary["queue"], AttributeNames=["RedrivePolicy"]
+        )["Attributes"]
+        assert "blox_queue_dlq" in attributes["RedrivePolicy"]  # the stack's queue, not another
+    assert len(placed) == 2
+
+
 def test_blox_up_killed_with_sigkill_leaves_no_moto_behind(tmp_path: Path) -> None:
     up = BloxUp(tmp_path)
     with up:
