@@ -3,6 +3,7 @@ mode per module, when asked."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,12 @@ from moto.server import ThreadedMotoServer
 
 from blox.clock import ManualClock
 from blox.testing.etcd import EtcdServer
+
+# A shell without job control starts background commands with SIGINT ignored, and children
+# inherit that: a `blox watch` the tests Ctrl-C would then never stop. The tests' subprocesses
+# get SIGINT's default, as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

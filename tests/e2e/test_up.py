@@ -123,7 +123,17 @@ def test_blox_up_killed_with_sigkill_leaves_no_moto_behind(tmp_path: Path) -> No
 
 
 @pytest.mark.etcd
-def test_blox_up_keeps_both_services_on_one_etcd(tmp_path: Path, etcd_server: EtcdServer) -> None:
+def test_blox_up_keeps_both_services_on_one_etcd(tmp_path: Path) -> None:
+    # its own etcd: the session's holds other tests' environments and records
+    etcd_server = EtcdServer(tmp_path / "etcd")
+    etcd_server.start()
+    try:
+        _both_on_one_etcd(tmp_path / "data", etcd_server)
+    finally:
+        etcd_server.stop()
+
+
+def _both_on_one_etcd(tmp_path: Path, etcd_server: EtcdServer) -> None:
     with BloxUp(tmp_path, "--store", etcd_server.url, "--instances", "2") as up:
         assert up.summary["stores"] == [etcd_server.url]
         _deploy(up.summary["scheduler"], "etcd-web", "demo")

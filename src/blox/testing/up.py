@@ -111,10 +111,12 @@ class BloxUp:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGINT)
             try:
-                self.process.communicate(timeout=STOP_TIMEOUT_S)  # also closes the pipes
+                _, err = self.process.communicate(timeout=STOP_TIMEOUT_S)  # closes the pipes
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.communicate()
+                _, err = self.process.communicate()
+            if kind is not None:  # the test failed: show what blox up said (pytest captures it)
+                sys.stderr.write(f"blox up's stderr:\n{(err or '')[-8000:]}\n")
         deadline = time.monotonic() + 10
         while self.summary.get("moto") and time.monotonic() < deadline:
             if not processes_mentioning(f"moto.server -H 127.0.0.1 -p {self.moto_port}"):
