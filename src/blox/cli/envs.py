@@ -93,6 +93,23 @@ def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+def _spec(
+    task_definition: str | None,
+    group: dict[str, Any],
+    rollout: dict[str, Any] | None,
+    history_limit: int | None,
+) -> dict[str, Any]:
+    """What create and update share, in wire names, without what was not given."""
+    return _without_none(
+        {
+            "taskDefinition": task_definition,
+            "instanceGroup": group or None,
+            "rollout": rollout,
+            "historyLimit": history_limit,
+        }
+    )
+
+
 @app.command("create")
 @client_command
 def create(
@@ -111,23 +128,13 @@ def create(
     history_limit: int | None = HistoryOption,
 ) -> None:
     """Create an environment (revision 1); `blox deploy NAME` rolls it out."""
+    group = _without_none({"cluster": cluster, "constraints": constraint})
+    rollout = _rollout(
+        max_unavailable, max_surge, min_ready_seconds, progress_deadline_seconds, auto_rollback
+    )
     body: scheduler.EnvironmentCreate = request(
         scheduler.EnvironmentCreate,
-        _without_none(
-            {
-                "name": name,
-                "instanceGroup": _without_none({"cluster": cluster, "constraints": constraint}),
-                "taskDefinition": task_definition,
-                "rollout": _rollout(
-                    max_unavailable,
-                    max_surge,
-                    min_ready_seconds,
-                    progress_deadline_seconds,
-                    auto_rollback,
-                ),
-                "historyLimit": history_limit,
-            }
-        ),
+        {"name": name, **_spec(task_definition, group, rollout, history_limit)},
     )
     with session.scheduler() as client:
         _print_environment(session, client.create_environment(body))
@@ -199,22 +206,11 @@ def update(
         raise UsageInvalid("--constraint and --no-constraints exclude each other")
     constraints = [] if no_constraints else constraint or None
     group = _without_none({"cluster": cluster, "constraints": constraints})
+    rollout = _rollout(
+        max_unavailable, max_surge, min_ready_seconds, progress_deadline_seconds, auto_rollback
+    )
     body: scheduler.EnvironmentUpdate = request(
-        scheduler.EnvironmentUpdate,
-        _without_none(
-            {
-                "taskDefinition": task_definition,
-                "instanceGroup": group or None,
-                "rollout": _rollout(
-                    max_unavailable,
-                    max_surge,
-                    min_ready_seconds,
-                    progress_deadline_seconds,
-                    auto_rollback,
-                ),
-                "historyLimit": history_limit,
-            }
-        ),
+        scheduler.EnvironmentUpdate, _spec(task_definition, group, rollout, history_limit)
     )
     with session.scheduler() as client:
         _print_environment(session, client.update_environment(name, body))

@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import boto3
-import uvicorn
 from fastapi import FastAPI
 
 from blox.clock import Clock, SystemClock
@@ -235,14 +234,7 @@ async def _serve(
     stop: asyncio.Event,
     ready: Callable[[], None],
 ) -> None:
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="off",
-        log_config=None,
-        timeout_graceful_shutdown=listen.GRACEFUL_SHUTDOWN_S,
-    )
-    server = uvicorn.Server(config)
+    server = listen.server(app)
     polling = asyncio.create_task(poller.run(), name="blox.css.poller")
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.css.api")
     stopped = asyncio.create_task(stop.wait(), name="blox.css.stop")

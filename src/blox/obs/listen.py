@@ -1,10 +1,11 @@
 """What every blox server does to listen, to read its common flags and to stop.
 
 `parse_bind("host:port")`, `bind(host, port)` (a listening socket, or `BindFailed` saying why),
-`api_url(sock)`, `parse_duration(flag, "5m")`, `region(flag)` (AWS's usual fallbacks) and
-`unless_stopped(stop, work)` (start-up work that a signal may cut short). Used by the
-composition roots of `blox css`, `blox scheduler` and `blox up` (the store flags are
-`blox.store.url.from_flags`); every error is one line naming the flag.
+`api_url(sock)`, `parse_duration(flag, "5m")`, `region(flag)` (AWS's usual fallbacks),
+`unless_stopped(stop, work)` (start-up work that a signal may cut short) and `server(app)` (the
+uvicorn server both APIs run on the sockets `bind` made). Used by the composition roots of
+`blox css`, `blox scheduler` and `blox up` (the store flags are `blox.store.url.from_flags`);
+every error is one line naming the flag.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import os
 import re
 import socket
 from collections.abc import Awaitable
+from typing import Any
+
+import uvicorn
 
 from blox.obs.errors import BindFailed, FlagInvalid
 
@@ -24,10 +28,12 @@ __all__ = [
     "parse_bind",
     "parse_duration",
     "region",
+    "server",
     "unless_stopped",
 ]
 
-# How long a stopping server lets open requests finish; streams never end on their own.
+# How long a stopping server lets open requests finish; streams (blox watch, an informer)
+# never end on their own.
 GRACEFUL_SHUTDOWN_S = 5
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?", re.ASCII)
@@ -102,3 +108,16 @@ async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
         return False
     task.result()
     return True
+
+
+def server(app: Any) -> uvicorn.Server:
+    """A uvicorn server for `app`: our logging (not uvicorn's), no lifespan, and a stop that
+    cuts open streams after GRACEFUL_SHUTDOWN_S."""
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    return uvicorn.Server(config)

@@ -18,7 +18,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from blox import errors
@@ -162,14 +161,7 @@ async def _serve(
     stop: asyncio.Event,
     ready: Callable[[], object],
 ) -> None:
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="off",
-        log_config=None,
-        timeout_graceful_shutdown=listen.GRACEFUL_SHUTDOWN_S,
-    )
-    server = uvicorn.Server(config)
+    server = listen.server(app)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.scheduler.api")
     controlling = asyncio.create_task(leading, name="blox.scheduler.leader")
     stopped = asyncio.create_task(stop.wait(), name="blox.scheduler.stop")
