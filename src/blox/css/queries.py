@@ -5,7 +5,10 @@ Parses a list route's query (v0.3: `status`, `cluster`, `startedBy`; blox-ecs ad
 or instance named by a path, and reads live records. Callers: the `blox.css.api` routes; raises
 the `blox.css.errors` that `blox.css.api.errors` renders. A list reads the most selective index
 among its filters (`blox.css.index`), one range and one `get_many` per page; a cluster alone
-reads its records' prefix (by name: each registered cluster's); no filter scans every record.
+reads its records' prefix. A list over every cluster (no cluster filter; or a cluster given by
+name) reads one registered cluster after another (`Scan.per_cluster`), never one range over the
+whole fleet: etcd counts every key of a range it is asked for, whatever the limit. The ranges
+themselves are read by `blox.css.scan`.
 
 Assumptions / Invariants:
 - A tombstoned record is never shown, neither listed nor fetched.
@@ -22,14 +25,15 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
 from blox.css import errors, index
+from blox.css.scan import Found, clusters, read_range
 from blox.model import arn, ecs
 from blox.model.errors import ArnInvalid, RecordInvalid
-from blox.store import Entry, Store, keys
+from blox.store import Store, keys
 
 __all__ = [
     "INSTANCE_STATUSES",
@@ -54,7 +58,6 @@ logger = logging.getLogger(__name__)
 TASK_STATUSES = frozenset({"PENDING", "RUNNING", "STOPPED"})
 INSTANCE_STATUSES = frozenset({"ACTIVE", "INACTIVE", "DRAINING"})
 MAX_RESULTS = 1000
-SCAN_BATCH = 500
 MAX_GROUP_CHARS = 255  # ECS RunTask / StartTask `group`
 # ECS, of cluster names and task definition families: "up to 255 letters (uppercase and
 # lowercase), numbers, underscores, and hyphens".
@@ -86,12 +89,18 @@ class ClusterRef:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """Where a list reads: records or (`indexed`) index entries under `prefix`; or, for a cluster
-    given by name alone, the records of each cluster called `cluster_name` (under `prefix`)."""
+    """Where a list reads: records or (`indexed`) index entries of `field`=`value` under
+    `prefix`, at once, or `per_cluster`: one registered cluster after another (those called
+    `cluster_name`, or all), each in its own bounded range. etcd counts every key of a range
+    it is asked for, whatever the limit, so a page read in one range over all clusters costs
+    the whole fleet; per cluster it costs that cluster's keys."""
 
     prefix: str
     indexed: bool = False
+    per_cluster: bool = False
     cluster_name: str | None = None
+    field: index.Field | None = None
+    value: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +130,17 @@ class Filters:
             if field in values:
                 named = cluster.name if cluster is not None and cluster.arn is None else None
                 arn_ = cluster.arn if cluster is not None else None
-                prefix = keys.index_of(
-                    self.kind, field, values[field], named=named, cluster_arn=arn_
-                )
-                return Scan(prefix, indexed=True)
+                value = values[field]
+                prefix = keys.index_of(self.kind, field, value, named=named, cluster_arn=arn_)
+                if cluster is not None:
+                    return Scan(prefix, indexed=True)
+                # the value in every cluster: one cluster at a time
+                return Scan(prefix, indexed=True, per_cluster=True, field=field, value=value)
         if cluster is not None and cluster.arn is not None:
             return Scan(keys.records_of(self.kind, cluster.arn))
         everything = keys.TASKS if self.kind == "task" else keys.INSTANCES
-        return Scan(everything, cluster_name=None if cluster is None else cluster.name)
+        name = None if cluster is None else cluster.name
+        return Scan(everything, per_cluster=True, cluster_name=name)
 
     def matches(self, record: ecs.Record) -> bool:
         """Whether `record` is live and passes every filter."""
@@ -143,12 +155,13 @@ class Filters:
     def owns(self, key: str) -> bool:
         """Whether `key` is one this query reads, so a `nextToken` naming it belongs here."""
         scan, cluster = self.scan, self.cluster
-        if not key.startswith(scan.prefix) or scan.cluster_name is None or cluster is None:
+        if not key.startswith(scan.prefix) or not scan.per_cluster:
             return key.startswith(scan.prefix)
         try:
-            return cluster.matches(keys.record_cluster(key))
+            cluster_arn = _cluster_of(scan, key)
         except ValueError:
             return False
+        return cluster is None or cluster.matches(cluster_arn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +170,6 @@ class Paging:
 
     max_results: int | None = None
     after: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A live record and the store revision it last changed at (`metadata.entityVersion`)."""
-
-    record: ecs.Record
-    mod_revision: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,83 +276,60 @@ def _token(key: str) -> str:
 async def list_records(store: Store, filters: Filters, paging: Paging) -> Listing:
     """The live records passing `filters`, one `paging` page of them (see the module doc)."""
     scan, found, limit = filters.scan, list[Found](), paging.max_results
-    if scan.cluster_name is None:
-        last = await _read(store, filters, scan, after=paging.after, limit=limit, found=found)
+    if not scan.per_cluster:
+        last = await read_range(
+            store,
+            filters.matches,
+            scan.prefix,
+            indexed=scan.indexed,
+            after=paging.after,
+            limit=limit,
+            found=found,
+        )
         return Listing(items=found, next_token=None if last is None else _token(last))
-    after = paging.after  # a cluster by name alone: each of that name, from the token's on
-    async with aclosing(_clusters_named(store, scan.cluster_name, after=after)) as clusters:
-        async for cluster_arn in clusters:
-            if len(found) == paging.max_results:  # full, and one more cluster to read
-                return Listing(items=found, next_token=_token(_key(found[-1])))
-            records = Scan(keys.records_of(filters.kind, cluster_arn))
-            last = await _read(store, filters, records, after=after, limit=limit, found=found)
+    after = paging.after  # cluster by cluster, in registry order, from the token's on
+    first = None if after is None else _cluster_of(scan, after)
+    async with aclosing(clusters(store, scan.cluster_name, first=first)) as each:
+        async for cluster_arn in each:
+            one = Scan(_cluster_prefix(filters, cluster_arn), indexed=scan.indexed)
+            if len(found) == paging.max_results:  # full: a token only if keys remain to read
+                if (await store.list(one.prefix, limit=1)).entries:
+                    return Listing(items=found, next_token=_token(_scan_key(filters, found[-1])))
+                continue
+            last = await read_range(
+                store,
+                filters.matches,
+                one.prefix,
+                indexed=one.indexed,
+                after=after,
+                limit=limit,
+                found=found,
+            )
             if last is not None:
                 return Listing(items=found, next_token=_token(last))
             after = None
     return Listing(items=found)
 
 
-async def _read(
-    store: Store,
-    filters: Filters,
-    scan: Scan,
-    *,
-    after: str | None,
-    limit: int | None,
-    found: list[Found],
-) -> str | None:
-    """Append the matches under `scan.prefix` after key `after` to `found` until it holds
-    `limit` (None: all); the key to resume after when it filled up with keys left, else None."""
-    batch = SCAN_BATCH if limit is None else limit - len(found)
-    while True:
-        page = await store.list(scan.prefix, limit=batch, after=after)
-        records = await _indexed(store, page.entries) if scan.indexed else page.entries
-        for position, (entry, record_entry) in enumerate(zip(page.entries, records, strict=True)):
-            if (item := _found(record_entry, filters)) is None:
-                continue
-            found.append(item)
-            if len(found) == limit:
-                is_last = position == len(page.entries) - 1 and not page.more
-                return None if is_last else entry.key
-        if not page.more or not page.entries:
-            return None
-        after = page.entries[-1].key
-        batch = min(SCAN_BATCH, 2 * batch)  # the filters reject some: widen, within bounds
+def _cluster_of(scan: Scan, key: str) -> str:
+    """The cluster ARN of a key `scan` reads (a record's or an index entry's); ValueError."""
+    return keys.record_cluster(keys.indexed_record(key) if scan.indexed else key)
 
 
-async def _indexed(store: Store, entries: list[Entry]) -> list[Entry | None]:
-    """The record each index entry names (None: gone, or a malformed entry), in one read."""
-    targets = [index.target(entry.key) for entry in entries]
-    fetched = iter(await store.get_many([t for t in targets if t is not None]))
-    return [None if target is None else next(fetched) for target in targets]
+def _cluster_prefix(filters: Filters, cluster_arn: str) -> str:
+    """What `filters` reads of one cluster: its index entries of the value, or its records."""
+    scan = filters.scan
+    if scan.indexed and scan.field is not None and scan.value is not None:
+        return keys.index_of(filters.kind, scan.field, scan.value, cluster_arn=cluster_arn)
+    return keys.records_of(filters.kind, cluster_arn)
 
 
-async def _clusters_named(
-    store: Store, name: str, *, after: str | None
-) -> AsyncGenerator[str, None]:
-    """Each registered cluster called `name`, in key order; from record key `after`'s on."""
-    after_entry = None
-    if after is not None:
-        yield (cluster_arn := keys.record_cluster(after))
-        after_entry = keys.cluster(cluster_arn)
-    while True:
-        page = await store.list(keys.clusters_named(name), limit=SCAN_BATCH, after=after_entry)
-        for entry in page.entries:
-            yield keys.registered_cluster(entry.key)
-        if (after_entry := page.next_after) is None:
-            return
-
-
-def _found(entry: Entry | None, filters: Filters) -> Found | None:
-    """The record in `entry` when it passes `filters`; an unreadable one is logged, left out."""
-    if entry is None:
-        return None
-    try:
-        record = ecs.decode(entry.value)
-    except RecordInvalid as exc:
-        logger.warning("leaving the unreadable record at %s out of a list: %s", entry.key, exc)
-        return None
-    return Found(record, entry.mod_revision) if filters.matches(record) else None
+def _scan_key(filters: Filters, found: Found) -> str:
+    """The key `filters` read `found` at: its index entry, or its record."""
+    scan, record = filters.scan, found.record
+    if scan.indexed and scan.field is not None and scan.value is not None:
+        return keys.index_entry(record.kind, scan.field, scan.value, record.cluster_arn, record.arn)
+    return _key(found)
 
 
 def _key(found: Found) -> str:

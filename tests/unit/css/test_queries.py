@@ -216,21 +216,30 @@ def test_a_query_reads_its_most_selective_index(
     params: list[tuple[str, str]], field: str, prefix: str
 ) -> None:
     filters, _ = queries.task_query(params)
-    assert filters.scan == queries.Scan(prefix, indexed=True)
+    if any(name == "cluster" for name, _ in params):
+        assert filters.scan == queries.Scan(prefix, indexed=True)
+    else:  # the value in every cluster: read one cluster at a time
+        value = dict(params)[field].upper() if field == "status" else dict(params)[field]
+        assert filters.scan == queries.Scan(
+            prefix, indexed=True, per_cluster=True, field=field, value=value
+        )
     assert f"/{field}/" in prefix
 
 
 @pytest.mark.parametrize(
     ("params", "scan"),
     [
-        ([], queries.Scan(keys.TASKS)),
+        ([], queries.Scan(keys.TASKS, per_cluster=True)),
         (
             [("cluster", f"{A}:cluster/fleet-a")],
             queries.Scan(keys.tasks_of(f"{A}:cluster/fleet-a")),
         ),
-        ([("cluster", "fleet-a")], queries.Scan(keys.TASKS, cluster_name="fleet-a")),
+        (
+            [("cluster", "fleet-a")],
+            queries.Scan(keys.TASKS, per_cluster=True, cluster_name="fleet-a"),
+        ),
     ],
-    ids=["no filter scans every task", "a cluster ARN its prefix", "a name each cluster's"],
+    ids=["no filter reads each cluster's", "a cluster ARN its prefix", "a name each cluster's"],
 )
 def test_a_query_without_indexed_filters_reads_records(
     params: list[tuple[str, str]], scan: queries.Scan

@@ -197,6 +197,31 @@ async def test_a_cluster_name_alone_reads_only_the_clusters_of_that_name(written
     assert read == {keys.clusters_named("fleet-a"), keys.tasks_of(CA), keys.tasks_of(CB)}
 
 
+@pytest.mark.parametrize(
+    ("params", "whole_prefix"),
+    [([], keys.TASKS), ([("status", "running")], keys.index_of("task", "status", "RUNNING"))],
+    ids=["no filter", "status alone"],
+)
+async def test_a_list_over_every_cluster_reads_one_cluster_range_at_a_time(
+    written: Fleet, params: list[tuple[str, str]], whole_prefix: str
+) -> None:
+    """etcd counts every key of a range whatever its limit: never range over the whole fleet."""
+    counting = Counting(written.store)
+    filters, paging = queries.task_query([*params, ("maxResults", "40")])
+    listing = await queries.list_records(cast(Store, counting), filters, paging)
+    assert len(listing.items) == 40 and listing.next_token is not None
+    read = {prefix for call, prefix in counting.calls if call == "list"}
+    assert whole_prefix not in read
+    assert read - {keys.CLUSTERS} <= {
+        prefix
+        for cluster in (CA, CB, CC)
+        for prefix in (
+            keys.tasks_of(cluster),
+            keys.index_of("task", "status", "RUNNING", cluster_arn=cluster),
+        )
+    }
+
+
 async def test_index_entries_left_behind_change_no_answer(written: Fleet) -> None:
     store = written.store
     running = sorted(written.expected([("status", "running")]))
