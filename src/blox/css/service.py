@@ -239,6 +239,7 @@ async def _serve(
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.css.api")
     stopped = asyncio.create_task(stop.wait(), name="blox.css.stop")
     background = {asyncio.create_task(work, name="blox.css.leader") for work in leaders}
+    listen.settle_heap()
     ready()
     try:
         await asyncio.wait(

@@ -11,6 +11,7 @@ every error is one line naming the flag.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import socket
@@ -29,6 +30,7 @@ __all__ = [
     "parse_duration",
     "region",
     "server",
+    "settle_heap",
     "unless_stopped",
 ]
 
@@ -121,3 +123,11 @@ def server(app: Any) -> uvicorn.Server:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     return uvicorn.Server(config)
+
+
+def settle_heap() -> None:
+    """Hide what start-up allocated (imports, AWS service models, the app) from the garbage
+    collector's full passes (`gc.freeze`), so that a pass scans only what serving allocates:
+    on a 100k-task CSS a full pass over everything stalled a request by 70-100 ms."""
+    gc.collect()
+    gc.freeze()

@@ -165,6 +165,7 @@ async def _serve(
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="blox.scheduler.api")
     controlling = asyncio.create_task(leading, name="blox.scheduler.leader")
     stopped = asyncio.create_task(stop.wait(), name="blox.scheduler.stop")
+    listen.settle_heap()
     ready()
     try:
         await asyncio.wait({serving, controlling, stopped}, return_when=asyncio.FIRST_COMPLETED)
