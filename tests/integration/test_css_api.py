@@ -406,6 +406,14 @@ def test_the_api_packages_declare_their_surface() -> None:
     assert blox.css.api.__all__ == ["create_app"]
 
 
+async def test_the_api_pages_are_served_over_the_openapi_document(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "/openapi.json" in page.text
+
+
 async def test_the_openapi_document_promises_no_fastapi_422(client: httpx.AsyncClient) -> None:
     openapi = (await client.get("/openapi.json")).json()
     assert set(openapi["paths"]) == {

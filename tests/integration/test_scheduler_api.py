@@ -443,6 +443,8 @@ def test_health_and_readiness_answer_and_the_schema_documents_400_not_422(
     ready = api.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["store"]["ok"] is True
     assert api.get("/metrics").status_code == 404  # no metrics were given
+    docs = api.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text  # the API's pages
     schema = api.get("/openapi.json").json()
     create_op = schema["paths"]["/v1/environments"]["post"]
     assert "422" not in create_op["responses"] and "400" in create_op["responses"]

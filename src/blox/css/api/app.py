@@ -56,7 +56,7 @@ def create_app(
         title="blox-ecs cluster state service",
         version=__version__,
         redirect_slashes=False,
-        docs_url=None,
+        docs_url="/docs",  # Swagger UI over /openapi.json (its scripts come from a CDN)
         redoc_url=None,
         lifespan=_lifespan,
     )

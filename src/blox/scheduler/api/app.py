@@ -61,7 +61,7 @@ def create_app(
         title="blox-ecs daemon scheduler",
         version=__version__,
         redirect_slashes=False,
-        docs_url=None,
+        docs_url="/docs",  # Swagger UI over /openapi.json (its scripts come from a CDN)
         redoc_url=None,
     )
     if readiness is None:
