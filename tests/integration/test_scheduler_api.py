@@ -1,4 +1,5 @@
-"""The scheduler's v0.3 API over real HTTP: acceptance scenarios 1-10, then every error text.
+"""The scheduler's v0.3 API over real HTTP, on SQLite and on etcd: acceptance scenarios 1-10,
+then every error text.
 
 The API runs under uvicorn on 127.0.0.1 (`Served`, on a thread with its own loop and a SQLite
 store), its catalog an `EcsClientCatalog` on the simulator over HTTP. One module-scoped server
@@ -31,6 +32,7 @@ from blox.sim.server import BackgroundServer
 from blox.sim.state import EcsState, SimConfig
 from blox.sim.throttle import Throttle
 from blox.store import Store, open_store
+from blox.testing.etcd import EtcdServer
 from blox.testing.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -58,10 +60,10 @@ def populate(state: EcsState) -> None:
 class Served:
     """The scheduler API under uvicorn on 127.0.0.1, on a thread with its own loop and store."""
 
-    def __init__(self, sim_url: str, db: Path) -> None:
+    def __init__(self, sim_url: str, store_url: str) -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.sim_url = sim_url
-        self.db = db
+        self.store_url = store_url
         self.store: Store | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
@@ -69,7 +71,7 @@ class Served:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.store = await open_store(f"sqlite:{self.db}", clock=SystemClock())
+        self.store = await open_store(self.store_url, clock=SystemClock())
         with pytest.MonkeyPatch.context() as env:  # dummy credentials, never the machine's
             for name in CREDENTIAL_ENV:
                 env.delenv(name, raising=False)
@@ -126,10 +128,24 @@ def sim() -> Iterator[BackgroundServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def served(sim: BackgroundServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with Served(sim.url, tmp_path_factory.mktemp("scheduler") / "scheduler.db") as server:
-        yield server
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("etcd", marks=pytest.mark.etcd)])
+def served(
+    request: pytest.FixtureRequest, sim: BackgroundServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """The API on SQLite, then on a real etcd server of its own (the session's holds other
+    tests' environments, which the list scenarios would see)."""
+    folder = tmp_path_factory.mktemp("scheduler")
+    if request.param == "sqlite":
+        with Served(sim.url, f"sqlite:{folder / 'scheduler.db'}") as server:
+            yield server
+        return
+    etcd = EtcdServer(folder / "etcd")
+    etcd.start()
+    try:
+        with Served(sim.url, etcd.url) as server:
+            yield server
+    finally:
+        etcd.stop()
 
 
 @pytest.fixture(scope="module")
@@ -430,7 +446,7 @@ def test_a_trailing_slash_is_redirected_with_its_query(api: httpx.Client) -> Non
 
 
 def test_an_unreachable_ecs_is_a_503_without_a_trace(tmp_path: Path, sim: BackgroundServer) -> None:
-    dead = Served(f"http://127.0.0.1:{free_port()}", tmp_path / "dead.db")
+    dead = Served(f"http://127.0.0.1:{free_port()}", f"sqlite:{tmp_path / 'dead.db'}")
     with dead, httpx.Client(base_url=dead.url, trust_env=False, timeout=30) as client:
         assert_error(create(client, "unreachable"), 503, texts.SERVER_ERROR)
         assert client.get("/v1/environments").json() == {"items": []}
