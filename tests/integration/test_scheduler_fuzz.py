@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,7 +70,7 @@ ERROR_LINE = re.compile(
 
 @pytest.fixture(scope="module")
 def served(sim: BackgroundServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with Served(sim.url, tmp_path_factory.mktemp("fuzz") / Path("scheduler.db")) as server:
+    with Served(sim.url, f"sqlite:{tmp_path_factory.mktemp('fuzz') / 'scheduler.db'}") as server:
         yield server
 
 

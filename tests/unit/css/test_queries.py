@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from blox.clock import ManualClock
-from blox.css import errors, queries
+from blox.css import errors, index, queries
 from blox.css.processor import reindex
 from blox.model import ecs
 from blox.store import Store, keys, open_store
@@ -213,7 +213,7 @@ def test_the_blox_ecs_task_filters_are_parsed_into_the_filters() -> None:
     ids=["status alone", "startedBy over status, by cluster name", "group over family, by ARN"],
 )
 def test_a_query_reads_its_most_selective_index(
-    params: list[tuple[str, str]], field: str, prefix: str
+    params: list[tuple[str, str]], field: index.Field, prefix: str
 ) -> None:
     filters, _ = queries.task_query(params)
     if any(name == "cluster" for name, _ in params):
