@@ -291,10 +291,10 @@ async def list_records(store: Store, filters: Filters, paging: Paging) -> Listin
     first = None if after is None else _cluster_of(scan, after)
     async with aclosing(clusters(store, scan.cluster_name, first=first)) as each:
         async for cluster_arn in each:
-            one = Scan(_cluster_prefix(filters, cluster_arn), indexed=scan.indexed)
+            one = Scan(_cluster_prefix(scan, filters.kind, cluster_arn), indexed=scan.indexed)
             if len(found) == paging.max_results:  # full: a token only if keys remain to read
                 if (await store.list(one.prefix, limit=1)).entries:
-                    return Listing(items=found, next_token=_token(_scan_key(filters, found[-1])))
+                    return Listing(items=found, next_token=_token(_scan_key(scan, found[-1])))
                 continue
             last = await read_range(
                 store,
@@ -316,17 +316,16 @@ def _cluster_of(scan: Scan, key: str) -> str:
     return keys.record_cluster(keys.indexed_record(key) if scan.indexed else key)
 
 
-def _cluster_prefix(filters: Filters, cluster_arn: str) -> str:
-    """What `filters` reads of one cluster: its index entries of the value, or its records."""
-    scan = filters.scan
+def _cluster_prefix(scan: Scan, kind: ecs.Kind, cluster_arn: str) -> str:
+    """What `scan` reads of one cluster: its index entries of the value, or its records."""
     if scan.indexed and scan.field is not None and scan.value is not None:
-        return keys.index_of(filters.kind, scan.field, scan.value, cluster_arn=cluster_arn)
-    return keys.records_of(filters.kind, cluster_arn)
+        return keys.index_of(kind, scan.field, scan.value, cluster_arn=cluster_arn)
+    return keys.records_of(kind, cluster_arn)
 
 
-def _scan_key(filters: Filters, found: Found) -> str:
-    """The key `filters` read `found` at: its index entry, or its record."""
-    scan, record = filters.scan, found.record
+def _scan_key(scan: Scan, found: Found) -> str:
+    """The key `scan` read `found` at: its index entry, or its record."""
+    record = found.record
     if scan.indexed and scan.field is not None and scan.value is not None:
         return keys.index_entry(record.kind, scan.field, scan.value, record.cluster_arn, record.arn)
     return _key(found)
